@@ -1,0 +1,5 @@
+//! Clients for the two APIs the provider talks to. Resources never build
+//! clients themselves: they get them from [`crate::ProviderData`].
+
+pub mod aws;
+pub mod vantage;

@@ -1,0 +1,448 @@
+//! The Vantage API client: bearer auth, timeouts, rate-limit waits, bounded
+//! jittered retries, cancellation, and errors that name the endpoint and the
+//! fix without ever echoing the token.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tfplugin::log::Sensitive;
+use tfplugin::{CancellationToken, Diagnostic};
+
+pub const DEFAULT_HOST: &str = "https://api.vantage.sh";
+pub const TOKEN_ENV: &str = "VANTAGE_API_TOKEN";
+
+/// How hard the client tries before giving up.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt for 5xx answers, timeouts and connection errors.
+    pub max_retries: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Longest wait for a rate-limit window to reset before failing.
+    pub max_rate_limit_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            max_retries: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+            max_rate_limit_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct VantageClient {
+    http: reqwest::Client,
+    host: String,
+    token: Option<Sensitive<String>>,
+    timeout: Duration,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for VantageClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VantageClient")
+            .field("host", &self.host)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+/// Everything that can go wrong talking to Vantage, each with the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum VantageError {
+    #[error("no Vantage API token configured")]
+    MissingToken { endpoint: String },
+    #[error("Vantage rejected the API token (401) at {endpoint}")]
+    Unauthorized { endpoint: String },
+    #[error("the API token lacks permission (403) for {endpoint}: {message}")]
+    Forbidden { endpoint: String, message: String },
+    #[error("{endpoint} was not found (404)")]
+    NotFound { endpoint: String, message: String },
+    #[error("Vantage answered {status} at {endpoint}: {message}")]
+    Api {
+        endpoint: String,
+        status: u16,
+        message: String,
+    },
+    #[error("rate limited by Vantage at {endpoint}; the limit resets in {wait_secs} s")]
+    RateLimited { endpoint: String, wait_secs: u64 },
+    #[error("could not reach Vantage at {endpoint}: {message}")]
+    Unreachable { endpoint: String, message: String },
+    #[error("Vantage did not answer {endpoint} within {timeout:?}")]
+    Timeout { endpoint: String, timeout: Duration },
+    #[error("the request to {endpoint} was cancelled")]
+    Cancelled { endpoint: String },
+    #[error("unexpected answer from {endpoint}: {message}")]
+    Decode { endpoint: String, message: String },
+}
+
+impl VantageError {
+    /// The HTTP status Vantage answered with, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            VantageError::Unauthorized { .. } => Some(401),
+            VantageError::Forbidden { .. } => Some(403),
+            VantageError::NotFound { .. } => Some(404),
+            VantageError::RateLimited { .. } => Some(429),
+            VantageError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// A diagnostic that says what happened and what to do.
+    pub fn to_diagnostic(&self, summary: &str) -> Diagnostic {
+        let detail = match self {
+            VantageError::MissingToken { endpoint } => format!(
+                "Calling {endpoint} needs a Vantage API token. Set the {TOKEN_ENV} environment variable \
+                 or `api_token` in the provider block (create a token with the read and write scopes \
+                 under Settings > API Access Tokens in the Vantage console)."
+            ),
+            VantageError::Unauthorized { endpoint } => format!(
+                "Vantage answered 401 Unauthorized at {endpoint}: the API token is unknown, revoked or \
+                 expired. Check {TOKEN_ENV} (or `api_token`), and that `host` points at the right \
+                 Vantage API."
+            ),
+            VantageError::Forbidden { endpoint, message } => format!(
+                "Vantage answered 403 Forbidden at {endpoint}: {message}. Use a token with the read and \
+                 write scopes."
+            ),
+            VantageError::Timeout { endpoint, timeout } => format!(
+                "Vantage did not answer {endpoint} within {}s, even after retries. Check the network, \
+                 or raise `timeout` in the provider block.",
+                timeout.as_secs()
+            ),
+            VantageError::Unreachable { endpoint, message } => format!(
+                "Could not connect to {endpoint}: {message}. Check `host` (or VANTAGE_HOST) and the \
+                 network, then retry."
+            ),
+            VantageError::RateLimited { endpoint, wait_secs } => format!(
+                "Vantage's rate limit was exhausted at {endpoint} and resets in {wait_secs} s, longer \
+                 than the provider waits. Retry after the reset, or reduce -parallelism."
+            ),
+            other => other.to_string(),
+        };
+        Diagnostic::error(summary, detail)
+    }
+}
+
+/// `GET /v1/integrations/aws/info`: what Vantage needs in the customer's account.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AwsProviderInfo {
+    pub external_id: String,
+    pub iam_role_arn: String,
+    #[serde(default)]
+    pub iam_role_id: Option<String>,
+    #[serde(default)]
+    pub vantage_id: Option<String>,
+    pub policies: AwsPolicies,
+}
+
+/// Vantage's policy documents, each a JSON string.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AwsPolicies {
+    #[serde(default)]
+    pub root: Option<String>,
+    #[serde(default)]
+    pub autopilot: Option<String>,
+    #[serde(default)]
+    pub cloudwatch: Option<String>,
+    #[serde(default)]
+    pub resources: Option<String>,
+    #[serde(default)]
+    pub s3_request_metrics: Option<String>,
+}
+
+pub const AWS_INFO_PATH: &str = "/v1/integrations/aws/info";
+
+/// Seconds until the rate-limit window ends, from `x-rate-limit-reset` (epoch seconds).
+fn rate_limit_wait(headers: &reqwest::header::HeaderMap) -> Duration {
+    let reset = headers
+        .get("x-rate-limit-reset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    match reset {
+        Some(reset) if reset > now => Duration::from_secs(reset - now),
+        // Missing or past reset: a short pause before trying again.
+        _ => Duration::from_secs(1),
+    }
+}
+
+/// Vantage error bodies are `{"errors": [...]}`; anything else is shown as text.
+fn error_message(body: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<serde_json::Value>,
+    }
+    if let Ok(e) = serde_json::from_str::<Errors>(body) {
+        let parts: Vec<String> = e
+            .errors
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .collect();
+        if !parts.is_empty() {
+            return parts.join("; ");
+        }
+    }
+    let trimmed = body.trim();
+    if trimmed.is_empty() {
+        "no details given".to_string()
+    } else {
+        trimmed.chars().take(500).collect()
+    }
+}
+
+impl VantageClient {
+    pub fn new(host: &str, token: Option<String>, timeout: Duration) -> Result<VantageClient, String> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("terraform-provider-vantage/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("could not build the HTTP client: {e}"))?;
+        let host = host.trim_end_matches('/').to_string();
+        if !(host.starts_with("https://") || host.starts_with("http://")) {
+            return Err(format!(
+                "host {host:?} must start with https:// (or http:// for a local stand-in)"
+            ));
+        }
+        Ok(VantageClient {
+            http,
+            host,
+            token: token.filter(|t| !t.is_empty()).map(Sensitive),
+            timeout,
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> VantageClient {
+        self.retry = retry;
+        self
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, cancel: &CancellationToken, path: &str) -> Result<T, VantageError> {
+        self.call::<(), T>(cancel, Method::GET, path, None).await
+    }
+
+    pub async fn post<B: Serialize + Sync, T: DeserializeOwned>(
+        &self,
+        cancel: &CancellationToken,
+        path: &str,
+        body: &B,
+    ) -> Result<T, VantageError> {
+        self.call(cancel, Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put<B: Serialize + Sync, T: DeserializeOwned>(
+        &self,
+        cancel: &CancellationToken,
+        path: &str,
+        body: &B,
+    ) -> Result<T, VantageError> {
+        self.call(cancel, Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, cancel: &CancellationToken, path: &str) -> Result<(), VantageError> {
+        self.send::<()>(cancel, Method::DELETE, path, None).await.map(drop)
+    }
+
+    async fn call<B: Serialize + Sync, T: DeserializeOwned>(
+        &self,
+        cancel: &CancellationToken,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, VantageError> {
+        let endpoint = format!("{method} {}{path}", self.host);
+        let text = self.send(cancel, method, path, body).await?;
+        serde_json::from_str(&text).map_err(|e| VantageError::Decode {
+            endpoint,
+            message: e.to_string(),
+        })
+    }
+
+    /// Sends a request with retries; returns the body of a 2xx answer.
+    async fn send<B: Serialize + Sync>(
+        &self,
+        cancel: &CancellationToken,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<String, VantageError> {
+        let url = format!("{}{path}", self.host);
+        let endpoint = format!("{method} {url}");
+        let Some(token) = &self.token else {
+            return Err(VantageError::MissingToken { endpoint });
+        };
+        // POST creates: retrying it after the request may have arrived could register twice,
+        // so it is retried only when Vantage surely did not act (429, 503, no connection).
+        let idempotent = method != Method::POST;
+        let mut attempt = 0u32;
+        let mut rate_limit_waited = Duration::ZERO;
+        loop {
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(token.expose())
+                .header(reqwest::header::ACCEPT, "application/json");
+            if let Some(b) = body {
+                request = request.json(b);
+            }
+            tracing::debug!(%endpoint, attempt, "calling Vantage");
+            let outcome = tokio::select! {
+                r = request.send() => r,
+                _ = cancel.cancelled() => return Err(VantageError::Cancelled { endpoint }),
+            };
+            let retry_after = match outcome {
+                Ok(response) => {
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    let text = tokio::select! {
+                        t = response.text() => t.unwrap_or_default(),
+                        _ = cancel.cancelled() => return Err(VantageError::Cancelled { endpoint }),
+                    };
+                    if status.is_success() {
+                        return Ok(text);
+                    }
+                    let message = error_message(&text);
+                    match status {
+                        StatusCode::TOO_MANY_REQUESTS => {
+                            let wait = rate_limit_wait(&headers);
+                            if rate_limit_waited + wait > self.retry.max_rate_limit_wait {
+                                return Err(VantageError::RateLimited {
+                                    endpoint,
+                                    wait_secs: wait.as_secs(),
+                                });
+                            }
+                            rate_limit_waited += wait;
+                            tracing::info!(%endpoint, wait_secs = wait.as_secs(), "rate limited; waiting for reset");
+                            Some(wait)
+                        }
+                        StatusCode::UNAUTHORIZED => return Err(VantageError::Unauthorized { endpoint }),
+                        StatusCode::FORBIDDEN => return Err(VantageError::Forbidden { endpoint, message }),
+                        StatusCode::NOT_FOUND => return Err(VantageError::NotFound { endpoint, message }),
+                        s if s.is_server_error()
+                            && (idempotent || s == StatusCode::SERVICE_UNAVAILABLE)
+                            && attempt < self.retry.max_retries =>
+                        {
+                            tracing::info!(%endpoint, status = s.as_u16(), "server error; retrying");
+                            None
+                        }
+                        s => {
+                            return Err(VantageError::Api {
+                                endpoint,
+                                status: s.as_u16(),
+                                message,
+                            });
+                        }
+                    }
+                }
+                Err(e) => {
+                    let retryable = e.is_connect() || (idempotent && (e.is_timeout() || e.is_request()));
+                    if !retryable || attempt >= self.retry.max_retries {
+                        return Err(if e.is_timeout() {
+                            VantageError::Timeout {
+                                endpoint,
+                                timeout: self.timeout,
+                            }
+                        } else {
+                            VantageError::Unreachable {
+                                endpoint,
+                                message: describe(&e),
+                            }
+                        });
+                    }
+                    tracing::info!(%endpoint, error = %describe(&e), "transport error; retrying");
+                    None
+                }
+            };
+            let delay = match retry_after {
+                Some(wait) => wait,
+                None => {
+                    attempt += 1;
+                    self.backoff(attempt)
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = cancel.cancelled() => return Err(VantageError::Cancelled { endpoint }),
+            }
+        }
+    }
+
+    /// Exponential backoff with full jitter.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.retry.base_delay.saturating_mul(1u32 << attempt.min(16));
+        let cap = exp.min(self.retry.max_delay);
+        let millis = rand::rng().random_range(0..=cap.as_millis().max(1) as u64);
+        Duration::from_millis(millis)
+    }
+}
+
+/// reqwest's error with its causes (the chain holds the useful part, such
+/// as "connection refused").
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_read_as_vantage_writes_them() {
+        assert_eq!(error_message(r#"{"errors":["a","b"]}"#), "a; b");
+        assert_eq!(error_message("plain text"), "plain text");
+        assert_eq!(error_message(""), "no details given");
+    }
+
+    #[test]
+    fn missing_token_names_the_env_var_and_endpoint() {
+        let e = VantageError::MissingToken {
+            endpoint: "GET https://x/v1/ping".into(),
+        };
+        let d = e.to_diagnostic("Read failed");
+        assert!(d.detail.contains("VANTAGE_API_TOKEN") && d.detail.contains("GET https://x/v1/ping"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_token() {
+        let c = VantageClient::new(
+            "https://api.example",
+            Some("secret-token".into()),
+            Duration::from_secs(5),
+        )
+        .expect("client");
+        assert!(!format!("{c:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn backoff_is_bounded() {
+        let c = VantageClient::new("https://api.example", None, Duration::from_secs(5)).expect("client");
+        for attempt in 1..20 {
+            assert!(c.backoff(attempt) <= c.retry.max_delay);
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! terraform-provider-vantage: connects AWS accounts to Vantage.
+//!
+//! `config` holds the provider block, `clients` the Vantage and AWS clients,
+//! `resources/` and `data_sources/` one file per type. The plugin protocol
+//! lives in the `tfplugin` crate.
+
+pub mod arn;
+pub mod clients;
+pub mod config;
+pub mod data_sources;
+pub mod resources;
+
+use std::sync::Arc;
+
+use tfplugin::{AnyDataSource, AnyResource, CancellationToken, ConfigView, ConfigureRequest, Diagnostics, Schema};
+use tokio::sync::OnceCell;
+
+use clients::aws::AwsSettings;
+use clients::vantage::{AWS_INFO_PATH, AwsProviderInfo, VantageClient, VantageError};
+
+/// The source address `cargo xtask install` and the examples use.
+pub const SOURCE_ADDRESS: &str = "terraform.local/vantage/vantage";
+
+/// The configured provider, shared by every operation of one provider process.
+#[derive(Debug)]
+pub struct ProviderData {
+    pub vantage: VantageClient,
+    pub aws: AwsSettings,
+    aws_info: OnceCell<AwsProviderInfo>,
+}
+
+impl ProviderData {
+    pub fn new(vantage: VantageClient, aws: AwsSettings) -> ProviderData {
+        ProviderData {
+            vantage,
+            aws,
+            aws_info: OnceCell::new(),
+        }
+    }
+
+    /// Vantage's principal, external id and policies, fetched once per
+    /// provider process however many resources need them.
+    pub async fn aws_provider_info(&self, cancel: &CancellationToken) -> Result<&AwsProviderInfo, VantageError> {
+        let info = self
+            .aws_info
+            .get_or_try_init(|| async { self.vantage.get::<AwsProviderInfo>(cancel, AWS_INFO_PATH).await })
+            .await?;
+        tfplugin::log::register_secret(&info.external_id);
+        Ok(info)
+    }
+}
+
+/// The provider served by the `terraform-provider-vantage` binary.
+#[derive(Debug, Default)]
+pub struct VantageProvider;
+
+#[tfplugin::async_trait]
+impl tfplugin::Provider for VantageProvider {
+    type Data = ProviderData;
+
+    fn type_name(&self) -> &'static str {
+        "vantage"
+    }
+
+    fn schema(&self) -> Schema {
+        config::schema()
+    }
+
+    async fn validate(&self, config: &ConfigView<'_>) -> Diagnostics {
+        config::validate(config).await
+    }
+
+    async fn configure(&self, request: ConfigureRequest<'_>) -> Result<ProviderData, Diagnostics> {
+        config::configure(request).await
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn AnyResource<ProviderData>>> {
+        Vec::new()
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource<ProviderData>>> {
+        vec![Arc::new(data_sources::aws_provider_info::AwsProviderInfoDataSource)]
+    }
+}

@@ -1,0 +1,631 @@
+//! The tfplugin6 `Provider` service: decodes Terraform's requests, drives the
+//! typed resources, and encodes their answers.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::proto::tfplugin6 as pb;
+use crate::proto::tfplugin6::provider_server::Provider as ProviderRpc;
+use crate::provider::{ConfigureRequest, Provider};
+use crate::resource::{AnyDataSource, AnyResource, ConfigView, Ctx, MoveSource};
+use crate::schema::Schema;
+use crate::value::{self, Type, Value};
+use crate::{Diagnostic, Diagnostics, log};
+
+struct ResourceEntry<D> {
+    imp: Arc<dyn AnyResource<D>>,
+    schema: Schema,
+    ty: Type,
+}
+
+struct DataSourceEntry<D> {
+    imp: Arc<dyn AnyDataSource<D>>,
+    schema: Schema,
+    ty: Type,
+}
+
+pub struct ProviderService<P: Provider> {
+    provider: Arc<P>,
+    schema: Schema,
+    ty: Type,
+    resources: HashMap<&'static str, ResourceEntry<P::Data>>,
+    data_sources: HashMap<&'static str, DataSourceEntry<P::Data>>,
+    configured: RwLock<Option<Arc<P::Data>>>,
+    /// Replaced after each StopProvider, so later calls run normally.
+    stop: Mutex<CancellationToken>,
+}
+
+impl<P: Provider> ProviderService<P> {
+    pub fn new(provider: P) -> ProviderService<P> {
+        let schema = provider.schema();
+        let ty = schema.ty();
+        let resources = provider
+            .resources()
+            .into_iter()
+            .map(|imp| {
+                let schema = imp.schema();
+                let ty = schema.ty();
+                (imp.type_name(), ResourceEntry { imp, schema, ty })
+            })
+            .collect();
+        let data_sources = provider
+            .data_sources()
+            .into_iter()
+            .map(|imp| {
+                let schema = imp.schema();
+                let ty = schema.ty();
+                (imp.type_name(), DataSourceEntry { imp, schema, ty })
+            })
+            .collect();
+        ProviderService {
+            provider: Arc::new(provider),
+            schema,
+            ty,
+            resources,
+            data_sources,
+            configured: RwLock::new(None),
+            stop: Mutex::new(CancellationToken::new()),
+        }
+    }
+
+    fn stop_token(&self) -> CancellationToken {
+        self.stop.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    fn resource(&self, name: &str) -> Result<&ResourceEntry<P::Data>, Diagnostics> {
+        self.resources.get(name).ok_or_else(|| unknown_type("resource", name))
+    }
+
+    fn data_source(&self, name: &str) -> Result<&DataSourceEntry<P::Data>, Diagnostics> {
+        self.data_sources
+            .get(name)
+            .ok_or_else(|| unknown_type("data source", name))
+    }
+
+    fn ctx(&self, config: Value) -> Result<Ctx<P::Data>, Diagnostics> {
+        let data = self.configured.read().ok().and_then(|g| g.clone()).ok_or_else(|| {
+            Diagnostics::from(Diagnostic::error(
+                "Provider not configured",
+                "Terraform called the provider before configuring it. Please report this bug.",
+            ))
+        })?;
+        Ok(Ctx::new(data, self.stop_token(), config))
+    }
+
+    /// Runs a read-only operation, abandoning it when Terraform asks to stop.
+    async fn cancellable<T>(
+        &self,
+        ctx: &Ctx<P::Data>,
+        fut: impl Future<Output = Result<T, Diagnostics>>,
+    ) -> Result<T, Diagnostics> {
+        tokio::select! {
+            r = fut => r,
+            _ = ctx.cancellation().cancelled() => Err(Diagnostic::error(
+                "Operation cancelled",
+                "Terraform asked the provider to stop (for example after Ctrl-C); the operation was abandoned.",
+            ).into()),
+        }
+    }
+}
+
+fn unknown_type(kind: &str, name: &str) -> Diagnostics {
+    Diagnostic::error(
+        format!("Unknown {kind} type"),
+        format!("This provider has no {kind} type {name:?}. Check the spelling and the provider version."),
+    )
+    .into()
+}
+
+fn decode(dv: Option<&pb::DynamicValue>, ty: &Type) -> Result<Value, Diagnostics> {
+    let Some(dv) = dv else { return Ok(Value::Null) };
+    let result = if !dv.msgpack.is_empty() {
+        value::decode_msgpack(&dv.msgpack, ty)
+    } else if !dv.json.is_empty() {
+        value::decode_json(&dv.json, ty)
+    } else {
+        Ok(Value::Null)
+    };
+    result.map_err(|e| {
+        Diagnostic::error(
+            "Provider internal error",
+            format!("Could not decode a value from Terraform: {e}. Please report this bug."),
+        )
+        .into()
+    })
+}
+
+fn encode(v: &Value, ty: &Type) -> Result<pb::DynamicValue, Diagnostics> {
+    value::encode_msgpack(v, ty)
+        .map(|msgpack| pb::DynamicValue {
+            msgpack,
+            json: Vec::new(),
+        })
+        .map_err(|e| {
+            Diagnostic::error(
+                "Provider internal error",
+                format!("Could not encode a value for Terraform: {e}. Please report this bug."),
+            )
+            .into()
+        })
+}
+
+fn register_sensitive(schema: &Schema, v: &Value) {
+    schema.block.visit_sensitive(v, &mut |s| log::register_secret(s));
+}
+
+fn diags_of<T>(r: &Result<T, Diagnostics>) -> Vec<pb::Diagnostic> {
+    match r {
+        Ok(_) => Vec::new(),
+        Err(d) => d.to_proto(),
+    }
+}
+
+fn capabilities() -> pb::ServerCapabilities {
+    pb::ServerCapabilities {
+        plan_destroy: true,
+        get_provider_schema_optional: true,
+        move_resource_state: true,
+    }
+}
+
+/// JSON state decoded (leniently) into the current schema's value.
+fn json_to_value(json: &serde_json::Value, ty: &Type) -> Result<Value, Diagnostics> {
+    value::decode_json_value(json, ty).map_err(|e| {
+        Diagnostic::error(
+            "Invalid stored state",
+            format!("The stored state does not match the current schema: {e}."),
+        )
+        .into()
+    })
+}
+
+type RpcResult<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl<P: Provider> ProviderRpc for ProviderService<P> {
+    async fn get_metadata(&self, _r: Request<pb::get_metadata::Request>) -> RpcResult<pb::get_metadata::Response> {
+        let mut resources: Vec<_> = self.resources.keys().map(|n| n.to_string()).collect();
+        let mut data_sources: Vec<_> = self.data_sources.keys().map(|n| n.to_string()).collect();
+        resources.sort();
+        data_sources.sort();
+        Ok(Response::new(pb::get_metadata::Response {
+            server_capabilities: Some(capabilities()),
+            diagnostics: Vec::new(),
+            data_sources: data_sources
+                .into_iter()
+                .map(|type_name| pb::get_metadata::DataSourceMetadata { type_name })
+                .collect(),
+            resources: resources
+                .into_iter()
+                .map(|type_name| pb::get_metadata::ResourceMetadata { type_name })
+                .collect(),
+            functions: Vec::new(),
+            ephemeral_resources: Vec::new(),
+        }))
+    }
+
+    async fn get_provider_schema(
+        &self,
+        _r: Request<pb::get_provider_schema::Request>,
+    ) -> RpcResult<pb::get_provider_schema::Response> {
+        Ok(Response::new(pb::get_provider_schema::Response {
+            provider: Some(self.schema.to_proto()),
+            resource_schemas: self
+                .resources
+                .iter()
+                .map(|(n, e)| (n.to_string(), e.schema.to_proto()))
+                .collect(),
+            data_source_schemas: self
+                .data_sources
+                .iter()
+                .map(|(n, e)| (n.to_string(), e.schema.to_proto()))
+                .collect(),
+            diagnostics: Vec::new(),
+            provider_meta: None,
+            server_capabilities: Some(capabilities()),
+            functions: HashMap::new(),
+            ephemeral_resource_schemas: HashMap::new(),
+        }))
+    }
+
+    async fn validate_provider_config(
+        &self,
+        r: Request<pb::validate_provider_config::Request>,
+    ) -> RpcResult<pb::validate_provider_config::Response> {
+        let r = r.into_inner();
+        let result = async {
+            let config = decode(r.config.as_ref(), &self.ty)?;
+            register_sensitive(&self.schema, &config);
+            let mut diags = Diagnostics::new();
+            self.schema
+                .block
+                .validate(&config, &crate::AttrPath::root(), &mut diags);
+            diags.extend(self.provider.validate(&ConfigView::new(&config)).await);
+            Ok::<_, Diagnostics>(diags)
+        }
+        .await;
+        let diagnostics = match result {
+            Ok(d) | Err(d) => d.to_proto(),
+        };
+        Ok(Response::new(pb::validate_provider_config::Response { diagnostics }))
+    }
+
+    async fn validate_resource_config(
+        &self,
+        r: Request<pb::validate_resource_config::Request>,
+    ) -> RpcResult<pb::validate_resource_config::Response> {
+        let r = r.into_inner();
+        let result = async {
+            let entry = self.resource(&r.type_name)?;
+            let config = decode(r.config.as_ref(), &entry.ty)?;
+            register_sensitive(&entry.schema, &config);
+            Ok::<_, Diagnostics>(entry.imp.validate_value(&entry.schema, &config).await)
+        }
+        .await;
+        let diagnostics = match result {
+            Ok(d) | Err(d) => d.to_proto(),
+        };
+        Ok(Response::new(pb::validate_resource_config::Response { diagnostics }))
+    }
+
+    async fn validate_data_resource_config(
+        &self,
+        r: Request<pb::validate_data_resource_config::Request>,
+    ) -> RpcResult<pb::validate_data_resource_config::Response> {
+        let r = r.into_inner();
+        let result = async {
+            let entry = self.data_source(&r.type_name)?;
+            let config = decode(r.config.as_ref(), &entry.ty)?;
+            register_sensitive(&entry.schema, &config);
+            Ok::<_, Diagnostics>(entry.imp.validate_value(&entry.schema, &config).await)
+        }
+        .await;
+        let diagnostics = match result {
+            Ok(d) | Err(d) => d.to_proto(),
+        };
+        Ok(Response::new(pb::validate_data_resource_config::Response {
+            diagnostics,
+        }))
+    }
+
+    async fn upgrade_resource_state(
+        &self,
+        r: Request<pb::upgrade_resource_state::Request>,
+    ) -> RpcResult<pb::upgrade_resource_state::Response> {
+        let r = r.into_inner();
+        let result = async {
+            let entry = self.resource(&r.type_name)?;
+            let raw = r.raw_state.unwrap_or_default();
+            if raw.json.is_empty() {
+                return Err(Diagnostic::error(
+                    "Unsupported state format",
+                    "This state was written in the pre-0.12 flatmap format, which this provider cannot read. \
+                     Refresh it with a Terraform version between 0.12 and 1.x first.",
+                )
+                .into());
+            }
+            let json: serde_json::Value = serde_json::from_slice(&raw.json).map_err(|e| {
+                Diagnostics::from(Diagnostic::error(
+                    "Invalid stored state",
+                    format!("The state is not JSON: {e}."),
+                ))
+            })?;
+            let upgraded = entry.imp.upgrade_json(r.version, json).await?;
+            let v = json_to_value(&upgraded, &entry.ty)?;
+            register_sensitive(&entry.schema, &v);
+            encode(&v, &entry.ty)
+        }
+        .await;
+        let diagnostics = diags_of(&result);
+        Ok(Response::new(pb::upgrade_resource_state::Response {
+            upgraded_state: result.ok(),
+            diagnostics,
+        }))
+    }
+
+    async fn configure_provider(
+        &self,
+        r: Request<pb::configure_provider::Request>,
+    ) -> RpcResult<pb::configure_provider::Response> {
+        let r = r.into_inner();
+        let result = async {
+            let config = decode(r.config.as_ref(), &self.ty)?;
+            register_sensitive(&self.schema, &config);
+            let data = self
+                .provider
+                .configure(ConfigureRequest {
+                    terraform_version: &r.terraform_version,
+                    config: ConfigView::new(&config),
+                })
+                .await?;
+            if let Ok(mut slot) = self.configured.write() {
+                *slot = Some(Arc::new(data));
+            }
+            Ok::<_, Diagnostics>(())
+        }
+        .await;
+        Ok(Response::new(pb::configure_provider::Response {
+            diagnostics: diags_of(&result),
+        }))
+    }
+
+    async fn read_resource(&self, r: Request<pb::read_resource::Request>) -> RpcResult<pb::read_resource::Response> {
+        let r = r.into_inner();
+        tracing::debug!(target: "tfplugin", rpc = "ReadResource", type_name = %r.type_name);
+        let mut warnings = Diagnostics::new();
+        let result = async {
+            let entry = self.resource(&r.type_name)?;
+            let current = decode(r.current_state.as_ref(), &entry.ty)?;
+            register_sensitive(&entry.schema, &current);
+            let ctx = self.ctx(Value::Null)?;
+            let out = self.cancellable(&ctx, entry.imp.read_value(&ctx, &current)).await;
+            warnings = ctx.take_warnings();
+            let new_state = out?;
+            register_sensitive(&entry.schema, &new_state);
+            encode(&new_state, &entry.ty)
+        }
+        .await;
+        let mut diagnostics = warnings.to_proto();
+        diagnostics.extend(diags_of(&result));
+        Ok(Response::new(pb::read_resource::Response {
+            new_state: result.ok(),
+            diagnostics,
+            private: r.private,
+            deferred: None,
+        }))
+    }
+
+    async fn plan_resource_change(
+        &self,
+        r: Request<pb::plan_resource_change::Request>,
+    ) -> RpcResult<pb::plan_resource_change::Response> {
+        let r = r.into_inner();
+        tracing::debug!(target: "tfplugin", rpc = "PlanResourceChange", type_name = %r.type_name);
+        let mut warnings = Diagnostics::new();
+        let result = async {
+            let entry = self.resource(&r.type_name)?;
+            let prior = decode(r.prior_state.as_ref(), &entry.ty)?;
+            let proposed = decode(r.proposed_new_state.as_ref(), &entry.ty)?;
+            let config = decode(r.config.as_ref(), &entry.ty)?;
+            register_sensitive(&entry.schema, &config);
+            let ctx = self.ctx(config.clone())?;
+            let plan = self
+                .cancellable(
+                    &ctx,
+                    entry.imp.plan_value(&ctx, &entry.schema, &prior, &proposed, &config),
+                )
+                .await;
+            warnings = ctx.take_warnings();
+            let plan = plan?;
+            let planned = encode(&plan.planned, &entry.ty)?;
+            Ok::<_, Diagnostics>((planned, plan.requires_replace))
+        }
+        .await;
+        let mut diagnostics = warnings.to_proto();
+        diagnostics.extend(diags_of(&result));
+        let (planned_state, requires_replace) = match result {
+            Ok((p, rr)) => (Some(p), rr.iter().map(crate::AttrPath::to_proto).collect()),
+            Err(_) => (None, Vec::new()),
+        };
+        Ok(Response::new(pb::plan_resource_change::Response {
+            planned_state,
+            requires_replace,
+            planned_private: r.prior_private,
+            diagnostics,
+            legacy_type_system: false,
+            deferred: None,
+        }))
+    }
+
+    async fn apply_resource_change(
+        &self,
+        r: Request<pb::apply_resource_change::Request>,
+    ) -> RpcResult<pb::apply_resource_change::Response> {
+        let r = r.into_inner();
+        tracing::debug!(target: "tfplugin", rpc = "ApplyResourceChange", type_name = %r.type_name);
+        let result = async {
+            let entry = self.resource(&r.type_name)?;
+            let prior = decode(r.prior_state.as_ref(), &entry.ty)?;
+            let planned = decode(r.planned_state.as_ref(), &entry.ty)?;
+            let config = decode(r.config.as_ref(), &entry.ty)?;
+            register_sensitive(&entry.schema, &config);
+            register_sensitive(&entry.schema, &planned);
+            let ctx = self.ctx(config)?;
+            // Apply is not abandoned on Stop: resources finish or fail with
+            // partial state themselves, so nothing created goes untracked.
+            let outcome = entry.imp.apply_value(&ctx, &prior, &planned).await.0;
+            let mut diagnostics = ctx.take_warnings();
+            diagnostics.extend(outcome.diagnostics);
+            register_sensitive(&entry.schema, &outcome.state);
+            let state = encode(&outcome.state, &entry.ty)?;
+            Ok::<_, Diagnostics>((state, diagnostics))
+        }
+        .await;
+        let (new_state, diagnostics) = match result {
+            Ok((s, d)) => (Some(s), d.to_proto()),
+            Err(d) => (None, d.to_proto()),
+        };
+        Ok(Response::new(pb::apply_resource_change::Response {
+            new_state,
+            private: r.planned_private,
+            diagnostics,
+            legacy_type_system: false,
+        }))
+    }
+
+    async fn import_resource_state(
+        &self,
+        r: Request<pb::import_resource_state::Request>,
+    ) -> RpcResult<pb::import_resource_state::Response> {
+        let r = r.into_inner();
+        let mut warnings = Diagnostics::new();
+        let result = async {
+            let entry = self.resource(&r.type_name)?;
+            let ctx = self.ctx(Value::Null)?;
+            let state = self.cancellable(&ctx, entry.imp.import_value(&ctx, &r.id)).await;
+            warnings = ctx.take_warnings();
+            let state = state?;
+            register_sensitive(&entry.schema, &state);
+            encode(&state, &entry.ty)
+        }
+        .await;
+        let mut diagnostics = warnings.to_proto();
+        diagnostics.extend(diags_of(&result));
+        let imported_resources = match result {
+            Ok(state) => vec![pb::import_resource_state::ImportedResource {
+                type_name: r.type_name,
+                state: Some(state),
+                private: Vec::new(),
+            }],
+            Err(_) => Vec::new(),
+        };
+        Ok(Response::new(pb::import_resource_state::Response {
+            imported_resources,
+            diagnostics,
+            deferred: None,
+        }))
+    }
+
+    async fn move_resource_state(
+        &self,
+        r: Request<pb::move_resource_state::Request>,
+    ) -> RpcResult<pb::move_resource_state::Response> {
+        let r = r.into_inner();
+        let result = async {
+            let entry = self.resource(&r.target_type_name)?;
+            let raw = r.source_state.unwrap_or_default();
+            let state: serde_json::Value = serde_json::from_slice(&raw.json).map_err(|e| {
+                Diagnostics::from(Diagnostic::error(
+                    "Invalid source state",
+                    format!("The moved state is not JSON: {e}."),
+                ))
+            })?;
+            let source = MoveSource {
+                provider_address: r.source_provider_address.clone(),
+                type_name: r.source_type_name.clone(),
+                schema_version: r.source_schema_version,
+                state,
+            };
+            let moved = entry.imp.move_json(&source).await.ok_or_else(|| {
+                Diagnostics::from(Diagnostic::error(
+                    "Unsupported resource move",
+                    format!(
+                        "{} cannot take state from {} ({}). Remove the moved block and import the object instead.",
+                        r.target_type_name, r.source_type_name, r.source_provider_address
+                    ),
+                ))
+            })??;
+            let v = json_to_value(&moved, &entry.ty)?;
+            register_sensitive(&entry.schema, &v);
+            encode(&v, &entry.ty)
+        }
+        .await;
+        let diagnostics = diags_of(&result);
+        Ok(Response::new(pb::move_resource_state::Response {
+            target_state: result.ok(),
+            diagnostics,
+            target_private: Vec::new(),
+        }))
+    }
+
+    async fn read_data_source(
+        &self,
+        r: Request<pb::read_data_source::Request>,
+    ) -> RpcResult<pb::read_data_source::Response> {
+        let r = r.into_inner();
+        tracing::debug!(target: "tfplugin", rpc = "ReadDataSource", type_name = %r.type_name);
+        let mut warnings = Diagnostics::new();
+        let result = async {
+            let entry = self.data_source(&r.type_name)?;
+            let config = decode(r.config.as_ref(), &entry.ty)?;
+            register_sensitive(&entry.schema, &config);
+            let ctx = self.ctx(config.clone())?;
+            let state = self.cancellable(&ctx, entry.imp.read_value(&ctx, &config)).await;
+            warnings = ctx.take_warnings();
+            let state = state?;
+            register_sensitive(&entry.schema, &state);
+            encode(&state, &entry.ty)
+        }
+        .await;
+        let mut diagnostics = warnings.to_proto();
+        diagnostics.extend(diags_of(&result));
+        Ok(Response::new(pb::read_data_source::Response {
+            state: result.ok(),
+            diagnostics,
+            deferred: None,
+        }))
+    }
+
+    async fn validate_ephemeral_resource_config(
+        &self,
+        r: Request<pb::validate_ephemeral_resource_config::Request>,
+    ) -> RpcResult<pb::validate_ephemeral_resource_config::Response> {
+        let name = r.into_inner().type_name;
+        Ok(Response::new(pb::validate_ephemeral_resource_config::Response {
+            diagnostics: unknown_type("ephemeral resource", &name).to_proto(),
+        }))
+    }
+
+    async fn open_ephemeral_resource(
+        &self,
+        r: Request<pb::open_ephemeral_resource::Request>,
+    ) -> RpcResult<pb::open_ephemeral_resource::Response> {
+        let name = r.into_inner().type_name;
+        Ok(Response::new(pb::open_ephemeral_resource::Response {
+            diagnostics: unknown_type("ephemeral resource", &name).to_proto(),
+            ..Default::default()
+        }))
+    }
+
+    async fn renew_ephemeral_resource(
+        &self,
+        r: Request<pb::renew_ephemeral_resource::Request>,
+    ) -> RpcResult<pb::renew_ephemeral_resource::Response> {
+        let name = r.into_inner().type_name;
+        Ok(Response::new(pb::renew_ephemeral_resource::Response {
+            diagnostics: unknown_type("ephemeral resource", &name).to_proto(),
+            ..Default::default()
+        }))
+    }
+
+    async fn close_ephemeral_resource(
+        &self,
+        r: Request<pb::close_ephemeral_resource::Request>,
+    ) -> RpcResult<pb::close_ephemeral_resource::Response> {
+        let name = r.into_inner().type_name;
+        Ok(Response::new(pb::close_ephemeral_resource::Response {
+            diagnostics: unknown_type("ephemeral resource", &name).to_proto(),
+        }))
+    }
+
+    async fn get_functions(&self, _r: Request<pb::get_functions::Request>) -> RpcResult<pb::get_functions::Response> {
+        Ok(Response::new(pb::get_functions::Response {
+            functions: HashMap::new(),
+            diagnostics: Vec::new(),
+        }))
+    }
+
+    async fn call_function(&self, r: Request<pb::call_function::Request>) -> RpcResult<pb::call_function::Response> {
+        let name = r.into_inner().name;
+        Ok(Response::new(pb::call_function::Response {
+            result: None,
+            error: Some(pb::FunctionError {
+                text: format!("this provider has no function {name:?}"),
+                function_argument: None,
+            }),
+        }))
+    }
+
+    async fn stop_provider(&self, _r: Request<pb::stop_provider::Request>) -> RpcResult<pb::stop_provider::Response> {
+        tracing::info!(target: "tfplugin", "StopProvider: cancelling in-flight operations");
+        if let Ok(mut token) = self.stop.lock() {
+            token.cancel();
+            *token = CancellationToken::new();
+        }
+        Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
+    }
+}

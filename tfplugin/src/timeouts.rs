@@ -1,0 +1,102 @@
+//! The conventional `timeouts { create = "5m" ... }` block and Go-style
+//! duration strings ("90s", "1h30m", "2m").
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::schema::validators::custom;
+use crate::schema::{Attribute, Block, NestedBlock, Nesting};
+
+/// The `timeouts` block for the given operations, e.g. `&["create", "update", "delete"]`.
+pub fn block(operations: &[&str]) -> NestedBlock {
+    let mut b = Block::new("How long each operation may take, as a duration such as `30s`, `5m` or `1h`.");
+    for op in operations {
+        b = b.attribute(
+            Attribute::string(op)
+                .optional()
+                .description(&format!("Limit for {op}, e.g. `2m`."))
+                .validator(custom("a duration such as `30s`, `5m` or `1h30m`", |v| {
+                    v.as_str().map_or(Ok(()), |s| parse_duration(s).map(drop))
+                })),
+        );
+    }
+    NestedBlock::new("timeouts", Nesting::Single, b)
+}
+
+/// The model of a `timeouts` block; absent operations use the resource's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeouts {
+    pub create: Option<String>,
+    pub update: Option<String>,
+    pub delete: Option<String>,
+}
+
+impl Timeouts {
+    fn pick(value: Option<&String>, default: Duration) -> Duration {
+        value.and_then(|s| parse_duration(s).ok()).unwrap_or(default)
+    }
+    pub fn create_or(&self, default: Duration) -> Duration {
+        Self::pick(self.create.as_ref(), default)
+    }
+    pub fn update_or(&self, default: Duration) -> Duration {
+        Self::pick(self.update.as_ref(), default)
+    }
+    pub fn delete_or(&self, default: Duration) -> Duration {
+        Self::pick(self.delete.as_ref(), default)
+    }
+}
+
+/// Parses Go's duration syntax: a sequence of decimal numbers with units
+/// `ns`, `us`, `ms`, `s`, `m`, `h` ("1h30m", "2.5s").
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration; write it like \"30s\", \"5m\" or \"1h30m\"");
+    let s = text.trim();
+    if s.is_empty() {
+        return Err(bad());
+    }
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        if num_len == 0 {
+            return Err(bad());
+        }
+        let number: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds_per_unit = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += number * seconds_per_unit;
+        rest = &rest[unit_len..];
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_go_durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2.5s"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

@@ -1,0 +1,169 @@
+//! Arbitrary-precision numbers, as cty keeps them (Terraform uses 512-bit
+//! big floats). We keep exact decimals: everything Terraform can send
+//! (integers, float64 values, decimal strings) is a finite decimal.
+
+use std::fmt;
+use std::str::FromStr;
+
+use bigdecimal::num_bigint::BigInt;
+use bigdecimal::{BigDecimal, ToPrimitive, Zero};
+
+#[derive(Clone, Debug)]
+pub struct Number(BigDecimal);
+
+/// How a number goes onto the msgpack wire, following cty: an integer when it
+/// fits in i64, a float64 when that is exact, else its decimal text.
+pub(crate) enum WireNumber {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Number {
+    pub fn from_decimal(d: BigDecimal) -> Number {
+        Number(d.normalized())
+    }
+
+    pub fn as_decimal(&self) -> &BigDecimal {
+        &self.0
+    }
+
+    pub fn to_i64(&self) -> Option<i64> {
+        if self.0.is_integer() { self.0.to_i64() } else { None }
+    }
+
+    pub fn to_u64(&self) -> Option<u64> {
+        if self.0.is_integer() { self.0.to_u64() } else { None }
+    }
+
+    /// Nearest float64 (lossy for numbers f64 cannot hold).
+    pub fn to_f64(&self) -> f64 {
+        self.to_plain_string().parse().unwrap_or(f64::NAN)
+    }
+
+    /// The exact value of a finite float64.
+    pub fn from_f64_exact(f: f64) -> Option<Number> {
+        if !f.is_finite() {
+            return None;
+        }
+        if f == 0.0 {
+            return Some(Number(BigDecimal::zero()));
+        }
+        let bits = f.to_bits();
+        let negative = bits >> 63 == 1;
+        let exponent = ((bits >> 52) & 0x7ff) as i64;
+        let fraction = bits & ((1u64 << 52) - 1);
+        let (mantissa, exp2) = if exponent == 0 {
+            (fraction, -1074)
+        } else {
+            (fraction | (1u64 << 52), exponent - 1075)
+        };
+        let mut m = BigInt::from(mantissa);
+        if negative {
+            m = -m;
+        }
+        let d = if exp2 >= 0 {
+            BigDecimal::from(m << (exp2 as usize))
+        } else {
+            // m / 2^k == m * 5^k / 10^k
+            let k = (-exp2) as u32;
+            BigDecimal::new(m * BigInt::from(5u8).pow(k), i64::from(k))
+        };
+        Some(Number(d.normalized()))
+    }
+
+    /// Decimal text without exponent, as cty prints numbers ("1.5", "100").
+    pub fn to_plain_string(&self) -> String {
+        self.0.to_plain_string()
+    }
+
+    pub(crate) fn to_wire(&self) -> WireNumber {
+        if let Some(i) = self.to_i64() {
+            return WireNumber::Int(i);
+        }
+        let text = self.to_plain_string();
+        if let Ok(f) = text.parse::<f64>()
+            && Number::from_f64_exact(f).is_some_and(|exact| exact == *self)
+        {
+            return WireNumber::Float(f);
+        }
+        WireNumber::Text(text)
+    }
+}
+
+impl PartialEq for Number {
+    fn eq(&self, other: &Number) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl FromStr for Number {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Number, String> {
+        let trimmed = s.trim();
+        // BigDecimal accepts a few spellings cty would not ("inf", "nan" are rejected anyway).
+        BigDecimal::from_str(trimmed)
+            .map(Number::from_decimal)
+            .map_err(|_| format!("{s:?} is not a number"))
+    }
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_plain_string())
+    }
+}
+
+impl From<i64> for Number {
+    fn from(n: i64) -> Number {
+        Number(BigDecimal::from(n))
+    }
+}
+
+impl From<u64> for Number {
+    fn from(n: u64) -> Number {
+        Number(BigDecimal::from(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_exactness_decides_the_wire_form() {
+        assert!(matches!(Number::from(42i64).to_wire(), WireNumber::Int(42)));
+        assert!(matches!("0.5".parse::<Number>().map(|n| n.to_wire()), Ok(WireNumber::Float(f)) if f == 0.5));
+        // 0.1 is not a float64: it must travel as text to stay exact.
+        assert!(matches!("0.1".parse::<Number>().map(|n| n.to_wire()), Ok(WireNumber::Text(t)) if t == "0.1"));
+        let big = "123456789012345678901234567890";
+        assert!(matches!(big.parse::<Number>().map(|n| n.to_wire()), Ok(WireNumber::Text(t)) if t == big));
+    }
+
+    #[test]
+    fn exact_float_conversion() {
+        let n = Number::from_f64_exact(0.1).map(|n| n.to_plain_string());
+        assert_eq!(
+            n.as_deref(),
+            Some("0.1000000000000000055511151231257827021181583404541015625")
+        );
+        assert_eq!(
+            Number::from_f64_exact(-2.5).map(|n| n.to_plain_string()).as_deref(),
+            Some("-2.5")
+        );
+        assert_eq!(
+            Number::from_f64_exact(1e20).map(|n| n.to_plain_string()).as_deref(),
+            Some("100000000000000000000")
+        );
+        assert!(Number::from_f64_exact(f64::INFINITY).is_none());
+    }
+
+    #[test]
+    fn equal_regardless_of_trailing_zeros() {
+        assert_eq!("1.50".parse::<Number>(), "1.5".parse::<Number>());
+        assert_eq!(
+            "100".parse::<Number>().map(|n| n.to_plain_string()).as_deref(),
+            Ok("100")
+        );
+    }
+}
