@@ -1,0 +1,111 @@
+//! The admin API under `/_devstack/` on the vantage port: test hooks, no token, no rate limit,
+//! not counted.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::clock;
+use crate::faults::FaultSpec;
+use crate::vantage::errors::{ApiError, not_found, parse_body};
+use crate::vantage::operations;
+use crate::vantage::status::{Event, Status};
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/reset", post(reset))
+        .route("/requests", axum::routing::get(requests))
+        .route("/faults", post(add_fault).get(list_faults).delete(clear_faults))
+        .route("/propagation-delay", post(set_propagation_delay).get(propagation_delay))
+        .route("/integrations/{id}/status", post(set_status))
+        .route("/deliver-cur", post(deliver_cur))
+        .fallback(not_found)
+}
+
+/// `POST /_devstack/reset`
+async fn reset(State(app): State<App>) -> Result<StatusCode, ApiError> {
+    app.reset()?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /_devstack/requests`
+async fn requests(State(app): State<App>) -> Json<Value> {
+    Json(app.counts.snapshot())
+}
+
+/// `POST /_devstack/faults`
+async fn add_fault(State(app): State<App>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let spec: FaultSpec = parse_body(&body)?;
+    let operations = operations();
+    let names: Vec<&str> = operations.iter().map(String::as_str).collect();
+    let stored = app.faults.add(spec, &names).map_err(ApiError::bad_request)?;
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+/// `GET /_devstack/faults`: the faults still armed, with their remaining counts.
+async fn list_faults(State(app): State<App>) -> Json<Value> {
+    Json(json!({ "faults": app.faults.list() }))
+}
+
+/// `DELETE /_devstack/faults`
+async fn clear_faults(State(app): State<App>) -> StatusCode {
+    app.faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct DelayBody {
+    seconds: f64,
+}
+
+/// `POST /_devstack/propagation-delay` with `{"seconds": N}`
+async fn set_propagation_delay(State(app): State<App>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let body: DelayBody = parse_body(&body)?;
+    let delay = Duration::try_from_secs_f64(body.seconds)
+        .map_err(|_| ApiError::bad_request(format!("seconds must be a non-negative number, got {}", body.seconds)))?;
+    app.propagation.set_delay(delay);
+    Ok(Json(json!({ "seconds": delay.as_secs_f64() })))
+}
+
+/// `GET /_devstack/propagation-delay`
+async fn propagation_delay(State(app): State<App>) -> Json<Value> {
+    Json(json!({ "seconds": app.propagation.delay().as_secs_f64() }))
+}
+
+#[derive(Deserialize)]
+struct StatusBody {
+    status: String,
+}
+
+/// `POST /_devstack/integrations/{id}/status` with `{"status": "error"}`: sets and pins the
+/// status (see the state machine); answers with the v2 view.
+async fn set_status(State(app): State<App>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let id = id.parse::<i32>().map_err(|_| ApiError::NotFound)?;
+    let body: StatusBody = parse_body(&body)?;
+    let status = Status::parse(&body.status).ok_or_else(|| {
+        let known: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+        ApiError::bad_request(format!(
+            "unknown status {:?}; expected one of {}",
+            body.status,
+            known.join(", ")
+        ))
+    })?;
+    let updated = app.store.apply(id, Event::Override(status), clock::now_epoch())?;
+    Ok(Json(updated.v2_json()))
+}
+
+/// `POST /_devstack/deliver-cur`: arrives with the AWS front door.
+async fn deliver_cur() -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::NOT_IMPLEMENTED,
+        Json(json!({ "errors": ["deliver-cur arrives with the AWS front door"] })),
+    )
+}

@@ -1,0 +1,42 @@
+//! State shared by the Vantage stand-in and the admin API.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::aws::verifier::AwsVerifier;
+use crate::counts::RequestCounts;
+use crate::faults::Faults;
+use crate::vantage::auth::Tokens;
+use crate::vantage::propagation::Propagation;
+use crate::vantage::rate_limit::RateLimiter;
+use crate::vantage::store::{Store, StoreError};
+
+pub type App = Arc<Devstack>;
+
+pub struct Devstack {
+    /// `http://127.0.0.1:PORT` as bound; links fall back to it when a request has no Host.
+    pub vantage_url: String,
+    /// Policy name -> policy document as a JSON string.
+    pub policies: Map<String, Value>,
+    pub store: Store,
+    pub tokens: Tokens,
+    pub rate: RateLimiter,
+    pub faults: Faults,
+    pub counts: RequestCounts,
+    pub propagation: Propagation,
+    pub verifier: Arc<dyn AwsVerifier>,
+}
+
+impl Devstack {
+    /// Back to a fresh world for the next test: no integrations, counts, faults, rate-limit
+    /// windows or remembered roles, and the command-line propagation delay. The account identity
+    /// and the tokens stay, so clients need no reconfiguration.
+    pub fn reset(&self) -> Result<(), StoreError> {
+        self.faults.clear();
+        self.counts.clear();
+        self.rate.clear();
+        self.propagation.reset();
+        self.store.clear()
+    }
+}

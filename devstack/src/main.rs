@@ -1,0 +1,250 @@
+//! `vantage-devstack`: a local Vantage API stand-in and AWS front door on loopback, for the
+//! provider's demo and tests. See README.md for the endpoints and behaviour.
+
+mod admin;
+mod app;
+mod aws;
+mod clock;
+mod counts;
+mod faults;
+mod ids;
+mod net;
+mod state;
+mod vantage;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use app::Devstack;
+use aws::AwsConfig;
+use aws::verifier::AcceptAll;
+use net::{ConnHandle, KillableListener};
+use vantage::auth::{TokenSpec, Tokens};
+
+/// How long in-flight requests may finish after a stop signal before the process exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Parser)]
+#[command(name = "vantage-devstack", version, about)]
+struct Cli {
+    /// Address for the Vantage API and the admin API (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    vantage_addr: SocketAddr,
+
+    /// Address for the AWS front door (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    aws_addr: SocketAddr,
+
+    /// Upstream AWS emulator (moto or LocalStack) URL.
+    #[arg(long, value_name = "URL")]
+    aws_upstream: Option<String>,
+
+    /// API token accepted by the Vantage API, with comma-separated scopes (read,write by
+    /// default). Repeatable; one random read,write token is generated when none is given.
+    #[arg(long = "token", value_name = "TOKEN[:SCOPES]")]
+    tokens: Vec<TokenSpec>,
+
+    /// Persist the Vantage state in this JSON file (loaded at startup if it exists).
+    #[arg(long, value_name = "PATH")]
+    state_file: Option<PathBuf>,
+
+    /// Requests per token per hour before answering 429.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    rate_limit: u32,
+
+    /// Seconds a newly seen role stays "not assumable yet".
+    #[arg(long, value_name = "SECS", default_value = "0", value_parser = parse_seconds)]
+    propagation_delay: Duration,
+
+    /// Exit when stdin reaches end of file, so no devstack outlives the process that started it.
+    #[arg(long)]
+    stop_on_stdin_eof: bool,
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let seconds: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("'{s}' must be a non-negative number"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("vantage-devstack: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // Don't wait on stragglers (a connection stuck in an injected delay).
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vantage-devstack: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr, filtered by `DEVSTACK_LOG` (error, warn, info, debug, trace, off;
+/// default warn). Stdout carries only the ready line.
+fn init_logging() {
+    let level = std::env::var("DEVSTACK_LOG")
+        .ok()
+        .and_then(|v| v.parse::<tracing_subscriber::filter::LevelFilter>().ok())
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::WARN);
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let store = vantage::store::Store::open(cli.state_file.clone())?;
+    let tokens = if cli.tokens.is_empty() {
+        vec![TokenSpec::generated()]
+    } else {
+        cli.tokens
+    };
+
+    let vantage_listener = TcpListener::bind(cli.vantage_addr)
+        .await
+        .with_context(|| format!("binding the Vantage API to {}", cli.vantage_addr))?;
+    let aws_listener = TcpListener::bind(cli.aws_addr)
+        .await
+        .with_context(|| format!("binding the AWS front door to {}", cli.aws_addr))?;
+    let vantage_url = net::bound_url(&vantage_listener)?;
+    let aws_url = net::bound_url(&aws_listener)?;
+
+    let app = Arc::new(Devstack {
+        vantage_url: vantage_url.clone(),
+        policies: vantage::account::policies()?,
+        store,
+        tokens: Tokens::new(tokens),
+        rate: vantage::rate_limit::RateLimiter::new(cli.rate_limit),
+        faults: faults::Faults::default(),
+        counts: counts::RequestCounts::default(),
+        propagation: vantage::propagation::Propagation::new(cli.propagation_delay),
+        verifier: Arc::new(AcceptAll),
+    });
+    let first_token = app.tokens.first().to_owned();
+
+    let (stop, stopped) = watch::channel(false);
+    let vantage_server = axum::serve(
+        KillableListener::new(vantage_listener),
+        vantage::router(app).into_make_service_with_connect_info::<ConnHandle>(),
+    )
+    .with_graceful_shutdown(wait_for_stop(stopped.clone()));
+    let aws_config = AwsConfig {
+        upstream: cli.aws_upstream,
+    };
+    let aws_server =
+        axum::serve(aws_listener, aws::router(&aws_config)).with_graceful_shutdown(wait_for_stop(stopped.clone()));
+    let mut servers = tokio::task::JoinSet::new();
+    servers.spawn(async move { ("Vantage API", vantage_server.await) });
+    servers.spawn(async move { ("AWS front door", aws_server.await) });
+
+    let ready = serde_json::json!({
+        "vantage_url": vantage_url,
+        "aws_url": aws_url,
+        "admin_url": format!("{vantage_url}/_devstack"),
+        "token": first_token,
+    });
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{ready}").context("writing the ready line")?;
+    stdout.flush().context("writing the ready line")?;
+    drop(stdout);
+
+    if cli.stop_on_stdin_eof {
+        stop_on_stdin_eof(stop.clone());
+    }
+    tokio::spawn(stop_on_signal(stop.clone()));
+
+    // A server ending before a stop request is a failure. Stop is checked again after a server
+    // ends because the servers may finish their graceful shutdown before this task sees it.
+    let stop_requested = stopped.clone();
+    tokio::select! {
+        _ = wait_for_stop(stopped) => {}
+        Some(ended) = servers.join_next() => {
+            if !*stop_requested.borrow() {
+                return server_exit(ended);
+            }
+        }
+    }
+    tracing::info!("stopping");
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async { while servers.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!("in-flight requests did not finish in time; exiting anyway");
+    }
+    Ok(())
+}
+
+async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
+    // An error means every sender is gone, which also means stop.
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+fn server_exit(ended: Result<(&'static str, std::io::Result<()>), tokio::task::JoinError>) -> anyhow::Result<()> {
+    match ended {
+        Ok((name, Ok(()))) => anyhow::bail!("the {name} server stopped unexpectedly"),
+        Ok((name, Err(e))) => Err(e).with_context(|| format!("the {name} server failed")),
+        Err(e) => Err(e).context("a server crashed"),
+    }
+}
+
+/// A plain thread, not tokio's stdin: a blocking read would otherwise hold up runtime shutdown.
+fn stop_on_stdin_eof(stop: watch::Sender<bool>) {
+    let spawned = std::thread::Builder::new()
+        .name("stdin-watch".to_owned())
+        .spawn(move || {
+            let mut stdin = std::io::stdin();
+            let mut buf = [0u8; 256];
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = stop.send(true);
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot watch stdin; stop with a signal instead");
+    }
+}
+
+async fn stop_on_signal(stop: watch::Sender<bool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    let _ = stop.send(true);
+}

@@ -1,0 +1,301 @@
+//! Rate limiting and the admin API: faults, propagation delay, reset, request counts.
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{BUCKET, Devstack, ROLE, errors, header};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+#[tokio::test]
+async fn every_answer_carries_rate_limit_headers() {
+    let stack = Devstack::start(&["--token", "tkn"]);
+    let ok = stack.get("/v1/ping").await;
+    let not_found = stack.get("/v1/missing").await;
+    let unauthorized = stack
+        .api_as("wrong", Method::GET, "/v1/ping")
+        .send()
+        .await
+        .expect("send");
+    for res in [&ok, &not_found, &unauthorized] {
+        assert_eq!(header(res, "x-rate-limit-limit"), "1000");
+        let remaining: u32 = header(res, "x-rate-limit-remaining").parse().expect("number");
+        assert!(remaining < 1000);
+        let reset: u64 = header(res, "x-rate-limit-reset").parse().expect("epoch seconds");
+        assert!(reset > now() && reset <= now() + 3600, "{reset}");
+    }
+    assert_eq!(header(&ok, "x-rate-limit-remaining"), "999");
+    assert_eq!(header(&not_found, "x-rate-limit-remaining"), "998");
+}
+
+#[tokio::test]
+async fn budget_exhausted_answers_429_per_token() {
+    let stack = Devstack::start(&["--rate-limit", "5", "--token", "a", "--token", "b"]);
+    for expected_remaining in (0..5).rev() {
+        let res = stack.get("/v1/ping").await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(header(&res, "x-rate-limit-remaining"), expected_remaining.to_string());
+    }
+    let res = stack.get("/v1/ping").await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(header(&res, "x-rate-limit-limit"), "5");
+    assert_eq!(header(&res, "x-rate-limit-remaining"), "0");
+    assert!(header(&res, "x-rate-limit-reset").parse::<u64>().expect("epoch") > now());
+    assert_eq!(errors(res).await, ["rate limit exceeded"]);
+
+    // Another token has its own budget; the admin API has none.
+    let other = stack.api_as("b", Method::GET, "/v1/ping").send().await.expect("send");
+    assert_eq!(other.status(), 200);
+    for _ in 0..10 {
+        assert_eq!(stack.admin(Method::GET, "/requests", None).await.status(), 200);
+    }
+    // Reset refills budgets.
+    stack.admin(Method::POST, "/reset", None).await;
+    assert_eq!(stack.get("/v1/ping").await.status(), 200);
+}
+
+#[tokio::test]
+async fn status_fault_fires_for_the_next_n_matching_calls() {
+    let stack = Devstack::start(&[]);
+    stack
+        .fault(json!({
+            "service": "vantage",
+            "match": "GET /v1/integrations/aws/info",
+            "count": 2,
+            "status": 503,
+            "body": "{\"errors\":[\"maintenance\"]}"
+        }))
+        .await;
+    // Other operations are untouched.
+    assert_eq!(stack.get("/v1/ping").await.status(), 200);
+    for _ in 0..2 {
+        let res = stack.get("/v1/integrations/aws/info").await;
+        assert_eq!(res.status(), 503);
+        assert!(res.headers().contains_key("x-rate-limit-remaining"));
+        assert_eq!(errors(res).await, ["maintenance"]);
+    }
+    assert_eq!(stack.get("/v1/integrations/aws/info").await.status(), 200);
+    let armed: Value = stack
+        .admin(Method::GET, "/faults", None)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(armed["faults"], json!([]));
+}
+
+#[tokio::test]
+async fn delay_fault_slows_the_call_then_answers_normally() {
+    let stack = Devstack::start(&[]);
+    stack
+        .fault(json!({"service": "vantage", "match": "/v1/", "delay_ms": 400}))
+        .await;
+    let started = Instant::now();
+    let res = stack.get("/v1/ping").await;
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert_eq!(res.status(), 200);
+    let started = Instant::now();
+    assert_eq!(stack.get("/v1/ping").await.status(), 200);
+    assert!(started.elapsed() < Duration::from_millis(400));
+}
+
+#[tokio::test]
+async fn throttle_fault_answers_429_with_an_empty_budget() {
+    let stack = Devstack::start(&[]);
+    stack
+        .fault(json!({"service": "vantage", "match": "*", "throttle": true}))
+        .await;
+    let res = stack.get("/v2/integrations").await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(header(&res, "x-rate-limit-remaining"), "0");
+    assert_eq!(stack.get("/v2/integrations").await.status(), 200);
+}
+
+#[tokio::test]
+async fn dropped_connection_gives_no_response() {
+    let stack = Devstack::start(&[]);
+    stack
+        .fault(json!({"service": "vantage", "match": "POST /v1/integrations/aws", "drop_connection": true}))
+        .await;
+    let attempt = stack
+        .api(Method::POST, "/v1/integrations/aws")
+        .json(&json!({ "cross_account_arn": ROLE }))
+        .send()
+        .await;
+    assert!(attempt.is_err(), "expected a transport error, got {attempt:?}");
+    // The call still happened (it was counted) and the next one works.
+    stack.register(ROLE, None).await;
+}
+
+#[tokio::test]
+async fn faults_are_validated() {
+    let stack = Devstack::start(&[]);
+    for (fault, reason) in [
+        (
+            json!({"service": "vantage", "match": "GET /v1/pong", "status": 500}),
+            "unknown operation",
+        ),
+        (json!({"service": "vantage", "match": "*"}), "at least one of"),
+        (
+            json!({"service": "vantage", "match": "*", "status": 42}),
+            "not an HTTP status",
+        ),
+        (
+            json!({"service": "vantage", "match": "*", "status": 500, "count": 0}),
+            "count",
+        ),
+        (json!({"service": "aws", "match": "*", "status": 500}), "AWS front door"),
+        (json!({"match": "*", "status": 500}), "invalid JSON body"),
+    ] {
+        let res = stack.admin(Method::POST, "/faults", Some(fault.clone())).await;
+        assert_eq!(res.status(), 400, "{fault}");
+        let reasons = errors(res).await;
+        assert!(reasons[0].contains(reason), "{fault}: {reasons:?}");
+    }
+    stack
+        .fault(json!({"service": "vantage", "match": "*", "status": 500, "count": 5}))
+        .await;
+    assert_eq!(stack.admin(Method::DELETE, "/faults", None).await.status(), 204);
+    assert_eq!(stack.get("/v1/ping").await.status(), 200);
+}
+
+#[tokio::test]
+async fn new_roles_are_not_assumable_until_the_propagation_delay_passes() {
+    let stack = Devstack::start(&["--propagation-delay", "1"]);
+    let body = json!({ "cross_account_arn": ROLE, "bucket_arn": BUCKET });
+    let res = stack
+        .send_json(Method::POST, "/v1/integrations/aws", body.clone())
+        .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        errors(res).await,
+        [format!(
+            "Vantage cannot assume {ROLE}: the role is not assumable yet (IAM propagation); retry in a few seconds"
+        )]
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let res = stack.send_json(Method::POST, "/v1/integrations/aws", body).await;
+    assert_eq!(res.status(), 201);
+}
+
+#[tokio::test]
+async fn propagation_delay_is_adjustable_and_reset_restores_it() {
+    let stack = Devstack::start(&[]);
+    let res = stack
+        .admin(Method::POST, "/propagation-delay", Some(json!({"seconds": 30})))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.expect("JSON")["seconds"], json!(30.0));
+    let res = stack
+        .send_json(
+            Method::POST,
+            "/v1/integrations/aws",
+            json!({ "cross_account_arn": ROLE }),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let bad = stack
+        .admin(Method::POST, "/propagation-delay", Some(json!({"seconds": -1})))
+        .await;
+    assert_eq!(bad.status(), 400);
+
+    stack.admin(Method::POST, "/reset", None).await;
+    let delay: Value = stack
+        .admin(Method::GET, "/propagation-delay", None)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(delay["seconds"], json!(0.0));
+    stack.register(ROLE, None).await;
+}
+
+#[tokio::test]
+async fn reset_forgets_integrations_counts_and_faults_but_keeps_the_account() {
+    let stack = Devstack::start(&["--token", "tkn"]);
+    let info: Value = stack.get("/v1/integrations/aws/info").await.json().await.expect("JSON");
+    let created = stack.register(ROLE, None).await;
+    stack
+        .fault(json!({"service": "vantage", "match": "*", "status": 500, "count": 100}))
+        .await;
+
+    assert_eq!(stack.admin(Method::POST, "/reset", None).await.status(), 204);
+    let counts: Value = stack
+        .admin(Method::GET, "/requests", None)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(counts, json!({"vantage": {}, "aws": {}}));
+    let after: Value = stack.get("/v1/integrations/aws/info").await.json().await.expect("JSON");
+    assert_eq!(after, info, "same account, same token, no faults");
+    let list: Value = stack.get("/v2/integrations").await.json().await.expect("JSON");
+    assert_eq!(list["integrations"], json!([]));
+    assert_eq!(
+        stack
+            .get(&format!("/v1/integrations/aws/{}", created["id"]))
+            .await
+            .status(),
+        404
+    );
+    // The role can be registered again, under a new id.
+    let again = stack.register(ROLE, None).await;
+    assert_ne!(again["id"], created["id"]);
+}
+
+#[tokio::test]
+async fn request_counts_are_per_operation_template() {
+    let stack = Devstack::start(&[]);
+    stack.get("/v1/integrations/aws/info").await;
+    stack.get("/v1/integrations/aws/info").await;
+    let created = stack.register(ROLE, None).await;
+    stack.get(&format!("/v1/integrations/aws/{}", created["id"])).await;
+    stack.get("/v1/integrations/aws/999").await;
+    stack.get("/v1/nowhere").await;
+    stack
+        .client
+        .get(format!("{}/v1/ping", stack.vantage_url))
+        .send()
+        .await
+        .expect("send");
+    stack.admin(Method::GET, "/faults", None).await;
+
+    let counts: Value = stack
+        .admin(Method::GET, "/requests", None)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        counts,
+        json!({
+            "vantage": {
+                "GET (unmatched)": 1,
+                "GET /v1/integrations/aws/info": 2,
+                "GET /v1/integrations/aws/{id}": 2,
+                "GET /v1/ping": 1,
+                "POST /v1/integrations/aws": 1
+            },
+            "aws": {}
+        })
+    );
+}
+
+#[tokio::test]
+async fn admin_extras_answer_json() {
+    let stack = Devstack::start(&[]);
+    let res = stack.admin(Method::POST, "/deliver-cur", Some(json!({}))).await;
+    assert_eq!(res.status(), 501);
+    assert!(!errors(res).await.is_empty());
+    let res = stack.admin(Method::GET, "/nothing", None).await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(errors(res).await, ["not found"]);
+}
