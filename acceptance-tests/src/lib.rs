@@ -14,6 +14,8 @@
 //! directory. Results are checked against the devstack's own APIs, never
 //! through the provider's code. Missing prerequisites fail loudly.
 
+pub mod aws;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
@@ -304,6 +306,10 @@ impl Workspace {
         let mut ws = Workspace::bare(name);
         ws.env("VANTAGE_HOST", &ds.info.vantage_url);
         ws.env("VANTAGE_API_TOKEN", &ds.info.token);
+        ws.env("AWS_ENDPOINT_URL", &ds.info.aws_url);
+        ws.env("AWS_ACCESS_KEY_ID", aws::ACCESS_KEY);
+        ws.env("AWS_SECRET_ACCESS_KEY", aws::SECRET_KEY);
+        ws.env("AWS_REGION", aws::REGION);
         ws
     }
 

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::App;
+use crate::aws::deliver::{self, DeliverError, DeliverRequest};
 use crate::clock;
 use crate::faults::FaultSpec;
 use crate::vantage::errors::{ApiError, not_found, parse_body};
@@ -30,9 +31,28 @@ pub fn router() -> Router<App> {
         .fallback(not_found)
 }
 
-/// `POST /_devstack/reset`
-async fn reset(State(app): State<App>) -> Result<StatusCode, ApiError> {
+#[derive(Deserialize)]
+struct ResetBody {
+    /// Also reset the upstream emulator (moto's `POST /moto-api/reset`).
+    #[serde(default)]
+    upstream: bool,
+}
+
+/// `POST /_devstack/reset`, optionally with `{"upstream": true}`.
+async fn reset(State(app): State<App>, body: Bytes) -> Result<StatusCode, ApiError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        ResetBody { upstream: false }
+    } else {
+        parse_body(&body)?
+    };
     app.reset()?;
+    if body.upstream {
+        app.aws
+            .upstream
+            .reset_moto()
+            .await
+            .map_err(|e| ApiError::Internal(format!("devstack was reset, but the upstream was not: {e}")))?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -102,10 +122,13 @@ async fn set_status(State(app): State<App>, Path(id): Path<String>, body: Bytes)
     Ok(Json(updated.v2_json()))
 }
 
-/// `POST /_devstack/deliver-cur`: arrives with the AWS front door.
-async fn deliver_cur() -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::NOT_IMPLEMENTED,
-        Json(json!({ "errors": ["deliver-cur arrives with the AWS front door"] })),
-    )
+/// `POST /_devstack/deliver-cur` with `{"report_name": "..."}` or `{"export_name": "..."}`.
+async fn deliver_cur(State(app): State<App>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let request: DeliverRequest = parse_body(&body)?;
+    match deliver::deliver(&app, request).await {
+        Ok(outcome) => Ok(Json(outcome)),
+        Err(DeliverError::BadRequest(why)) => Err(ApiError::bad_request(why)),
+        Err(DeliverError::NotFound(why)) => Err(ApiError::Missing(why)),
+        Err(DeliverError::Internal(why)) => Err(ApiError::Internal(why)),
+    }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::aws::AwsSide;
 use crate::aws::verifier::AwsVerifier;
 use crate::counts::RequestCounts;
 use crate::faults::Faults;
@@ -26,17 +27,21 @@ pub struct Devstack {
     pub counts: RequestCounts,
     pub propagation: Propagation,
     pub verifier: Arc<dyn AwsVerifier>,
+    /// The AWS front door's state: upstream, CUR reports and Data Exports.
+    pub aws: AwsSide,
 }
 
 impl Devstack {
-    /// Back to a fresh world for the next test: no integrations, counts, faults, rate-limit
-    /// windows or remembered roles, and the command-line propagation delay. The account identity
-    /// and the tokens stay, so clients need no reconfiguration.
+    /// Back to a fresh world for the next test: no integrations, CUR reports, Data Exports,
+    /// counts, faults, rate-limit windows or remembered roles, and the command-line propagation
+    /// delay. The account identity and the tokens stay, so clients need no reconfiguration. The
+    /// upstream emulator's state is not touched here (see the admin API).
     pub fn reset(&self) -> Result<(), StoreError> {
         self.faults.clear();
         self.counts.clear();
         self.rate.clear();
         self.propagation.reset();
+        self.aws.reset().map_err(|e| StoreError::Persist(e.0))?;
         self.store.clear()
     }
 }

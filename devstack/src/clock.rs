@@ -24,6 +24,11 @@ pub fn iso8601(epoch: u64) -> String {
     )
 }
 
+/// The UTC (year, month, day) of a Unix timestamp.
+pub fn date(epoch: u64) -> (i64, i64, i64) {
+    civil_from_days(i64::try_from(epoch / 86_400).unwrap_or(i64::MAX / 2))
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), counting in 400-year eras
 /// whose years start on 1 March so the leap day falls at the end of a year.
 fn civil_from_days(days: i64) -> (i64, i64, i64) {

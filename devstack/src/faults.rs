@@ -6,7 +6,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Longest injectable delay; longer ones are almost certainly a unit mistake (seconds vs ms).
 const MAX_DELAY_MS: u64 = 600_000;
@@ -15,7 +15,8 @@ const MAX_DELAY_MS: u64 = 600_000;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FaultSpec {
     pub service: String,
-    /// `"*"`, a path prefix (`"/v1/integrations"`), or an operation (`"GET /v1/integrations/aws/{id}"`).
+    /// `"*"`, a path prefix (`"/v1/integrations"`), or an operation (`"GET /v1/integrations/aws/{id}"`,
+    /// `"cur:PutReportDefinition"`, or `"s3:*"` for every operation of an AWS service).
     #[serde(rename = "match")]
     pub pattern: String,
     #[serde(default = "one")]
@@ -45,8 +46,15 @@ pub enum Effect {
     Drop,
     /// Answer 429 as if the rate limit were exhausted.
     Throttle,
-    /// Answer with this status and body.
-    Respond { status: u16, body: String, is_json: bool },
+    /// Answer with this status and body; without a body the service's default error body.
+    Respond { status: u16, body: Option<Body> },
+}
+
+/// A fault's response body as given: the text and whether it parses as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Body {
+    pub text: String,
+    pub is_json: bool,
 }
 
 /// One activation of a fault.
@@ -61,6 +69,8 @@ enum Pattern {
     Any,
     PathPrefix(String),
     Operation(String),
+    /// `s3:` from the pattern `s3:*`.
+    ServicePrefix(String),
 }
 
 impl Pattern {
@@ -69,6 +79,7 @@ impl Pattern {
             Pattern::Any => true,
             Pattern::PathPrefix(prefix) => path.starts_with(prefix.as_str()),
             Pattern::Operation(op) => op == operation,
+            Pattern::ServicePrefix(prefix) => operation.starts_with(prefix.as_str()),
         }
     }
 }
@@ -93,16 +104,16 @@ struct Queue {
 }
 
 impl Faults {
-    /// Queues a fault; `operations` are the operation names the service knows, so a typo in
-    /// `match` is an error rather than a fault that never fires. Returns the stored fault.
-    pub fn add(&self, spec: FaultSpec, operations: &[&str]) -> Result<Value, String> {
-        if spec.service == "aws" {
-            return Err("faults for service 'aws' arrive with the AWS front door".to_owned());
-        }
-        if spec.service != "vantage" {
-            return Err(format!("unknown service '{}'; expected 'vantage'", spec.service));
-        }
-        let pattern = parse_pattern(&spec.pattern, operations)?;
+    /// Queues a fault; `vantage_operations` are the operation names the Vantage API knows, so a
+    /// typo in `match` is an error rather than a fault that never fires (AWS operations are only
+    /// checked for their `service:Operation` shape: the upstream serves more than anyone can
+    /// list). Returns the stored fault.
+    pub fn add(&self, spec: FaultSpec, vantage_operations: &[&str]) -> Result<Value, String> {
+        let pattern = match spec.service.as_str() {
+            "vantage" => parse_pattern(&spec.pattern, vantage_operations)?,
+            "aws" => parse_aws_pattern(&spec.pattern)?,
+            other => return Err(format!("unknown service '{other}'; expected 'vantage' or 'aws'")),
+        };
         if spec.count == 0 {
             return Err("count must be at least 1".to_owned());
         }
@@ -179,6 +190,37 @@ fn parse_pattern(pattern: &str, operations: &[&str]) -> Result<Pattern, String> 
     }
 }
 
+/// `*`, a path prefix, `service:Operation` or `service:*` (`cur:PutReportDefinition`, `s3:*`).
+fn parse_aws_pattern(pattern: &str) -> Result<Pattern, String> {
+    if pattern == "*" {
+        return Ok(Pattern::Any);
+    }
+    if pattern.starts_with('/') {
+        return Ok(Pattern::PathPrefix(pattern.to_owned()));
+    }
+    let shape_error = || {
+        format!(
+            "match '{pattern}' is neither '*', a path prefix starting with '/', 'service:Operation' \
+             (cur:PutReportDefinition) nor 'service:*'"
+        )
+    };
+    let (service, operation) = pattern.split_once(':').ok_or_else(shape_error)?;
+    let service_ok = !service.is_empty()
+        && service
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !service_ok {
+        return Err(shape_error());
+    }
+    if operation == "*" {
+        return Ok(Pattern::ServicePrefix(format!("{service}:")));
+    }
+    if operation.is_empty() || !operation.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(shape_error());
+    }
+    Ok(Pattern::Operation(pattern.to_owned()))
+}
+
 /// Precedence when several effects are set: drop, then throttle, then status.
 fn injection(spec: &FaultSpec) -> Injection {
     let effect = if spec.drop_connection {
@@ -186,15 +228,18 @@ fn injection(spec: &FaultSpec) -> Injection {
     } else if spec.throttle {
         Effect::Throttle
     } else if let Some(status) = spec.status {
-        let (body, is_json) = match &spec.body {
-            None => (
-                json!({ "errors": [format!("injected fault (HTTP {status})")] }).to_string(),
-                true,
-            ),
-            Some(Value::String(text)) => (text.clone(), serde_json::from_str::<Value>(text).is_ok()),
-            Some(other) => (other.to_string(), true),
+        let body = match &spec.body {
+            None => None,
+            Some(Value::String(text)) => Some(Body {
+                text: text.clone(),
+                is_json: serde_json::from_str::<Value>(text).is_ok(),
+            }),
+            Some(other) => Some(Body {
+                text: other.to_string(),
+                is_json: true,
+            }),
         };
-        Effect::Respond { status, body, is_json }
+        Effect::Respond { status, body }
     } else {
         Effect::Proceed
     };
@@ -239,7 +284,13 @@ mod tests {
         assert!(faults.take("vantage", "GET /v1/other", "/v1/other").is_none());
         for _ in 0..2 {
             let hit = faults.take("vantage", "GET /v1/ping", "/v1/ping").expect("fault fires");
-            assert!(matches!(hit.effect, Effect::Respond { status: 503, .. }));
+            assert!(matches!(
+                hit.effect,
+                Effect::Respond {
+                    status: 503,
+                    body: None
+                }
+            ));
         }
         assert!(faults.take("vantage", "GET /v1/ping", "/v1/ping").is_none());
         assert_eq!(faults.list(), Value::Array(vec![]));
@@ -268,9 +319,35 @@ mod tests {
         let mut nothing = spec("*");
         nothing.status = None;
         assert!(faults.add(nothing, OPS).is_err());
-        let mut aws = spec("*");
-        aws.service = "aws".to_owned();
-        assert!(faults.add(aws, OPS).is_err());
+        let mut other = spec("*");
+        other.service = "gcp".to_owned();
+        assert!(faults.add(other, OPS).is_err());
+    }
+
+    #[test]
+    fn aws_patterns_name_service_operations() {
+        let faults = Faults::default();
+        let aws = |pattern: &str| FaultSpec {
+            service: "aws".to_owned(),
+            ..spec(pattern)
+        };
+        for bad in [
+            "PutReportDefinition",
+            "cur:",
+            "CUR:Put",
+            "cur:Put Report",
+            "GET /v1/ping",
+        ] {
+            assert!(faults.add(aws(bad), OPS).is_err(), "{bad}");
+        }
+        faults.add(aws("cur:PutReportDefinition"), OPS).expect("operation");
+        assert!(faults.take("aws", "cur:DeleteReportDefinition", "/").is_none());
+        assert!(faults.take("vantage", "cur:PutReportDefinition", "/").is_none());
+        assert!(faults.take("aws", "cur:PutReportDefinition", "/").is_some());
+        faults.clear();
+        faults.add(aws("s3:*"), OPS).expect("service wildcard");
+        assert!(faults.take("aws", "iam:GetRole", "/").is_none());
+        assert!(faults.take("aws", "s3:PutObject", "/bucket/key").is_some());
     }
 
     #[test]
@@ -293,8 +370,10 @@ mod tests {
             injection(&s).effect,
             Effect::Respond {
                 status: 500,
-                body: "plain".to_owned(),
-                is_json: false
+                body: Some(Body {
+                    text: "plain".to_owned(),
+                    is_json: false
+                })
             }
         );
     }

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
@@ -25,9 +25,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use app::Devstack;
-use aws::AwsConfig;
-use aws::verifier::AcceptAll;
+use aws::AwsSide;
+use aws::forward::Forwarder;
+use aws::moto::{Moto, Python};
+use aws::upstream::Upstream;
+use aws::verifier::{AcceptAll, UpstreamVerifier};
 use net::{ConnHandle, KillableListener};
+use state::StateFile;
 use vantage::auth::{TokenSpec, Tokens};
 
 /// How long in-flight requests may finish after a stop signal before the process exits anyway.
@@ -44,16 +48,26 @@ struct Cli {
     #[arg(long, default_value = "127.0.0.1:0")]
     aws_addr: SocketAddr,
 
-    /// Upstream AWS emulator (moto or LocalStack) URL.
+    /// Upstream AWS emulator (moto or LocalStack) URL; without it devstack starts moto server.
     #[arg(long, value_name = "URL")]
     aws_upstream: Option<String>,
+
+    /// Python interpreter with `moto[server]` installed (else VANTAGE_DEVSTACK_PYTHON, the
+    /// project's venv <target>/devstack-venv, or python3).
+    #[arg(long, value_name = "PATH", conflicts_with = "aws_upstream")]
+    moto_python: Option<PathBuf>,
+
+    /// CUR report definitions per account before ReportLimitReachedException.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    cur_report_limit: usize,
 
     /// API token accepted by the Vantage API, with comma-separated scopes (read,write by
     /// default). Repeatable; one random read,write token is generated when none is given.
     #[arg(long = "token", value_name = "TOKEN[:SCOPES]")]
     tokens: Vec<TokenSpec>,
 
-    /// Persist the Vantage state in this JSON file (loaded at startup if it exists).
+    /// Persist the Vantage state, CUR reports and Data Exports in this JSON file (loaded at
+    /// startup if it exists).
     #[arg(long, value_name = "PATH")]
     state_file: Option<PathBuf>,
 
@@ -64,6 +78,11 @@ struct Cli {
     /// Seconds a newly seen role stays "not assumable yet".
     #[arg(long, value_name = "SECS", default_value = "0", value_parser = parse_seconds)]
     propagation_delay: Duration,
+
+    /// Skip the AWS checks of registrations: every role counts as assumable by Vantage and every
+    /// bucket as readable. For tests of the Vantage API alone.
+    #[arg(long)]
+    accept_any_role: bool,
 
     /// Exit when stdin reaches end of file, so no devstack outlives the process that started it.
     #[arg(long)]
@@ -112,7 +131,26 @@ fn init_logging() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let store = vantage::store::Store::open(cli.state_file.clone())?;
+    let started = Instant::now();
+    let state_file = cli.state_file.clone().map(StateFile::open).transpose()?.map(Arc::new);
+    let store = vantage::store::Store::open(state_file.clone())?;
+    let aws_store = aws::store::AwsStore::open(state_file)?;
+    // moto first, so it boots while nothing else waits on it. This runs on the main thread, as
+    // moto's parent-death signal requires (see aws/moto.rs).
+    let moto = match &cli.aws_upstream {
+        Some(_) => None,
+        None => Some(Moto::start(&Python::choose(cli.moto_python.clone())).await?),
+    };
+    let upstream_url = match (&moto, &cli.aws_upstream) {
+        (Some(moto), _) => moto.url.clone(),
+        (None, Some(url)) => url.clone(),
+        (None, None) => anyhow::bail!("no AWS upstream"),
+    };
+    if let Some(moto) = &moto {
+        tracing::info!(pid = moto.pid(), url = %moto.url, elapsed_ms = started.elapsed().as_millis() as u64, "moto ready");
+    }
+
+    let upstream = Arc::new(Upstream::new(Forwarder::new(&upstream_url)?));
     let tokens = if cli.tokens.is_empty() {
         vec![TokenSpec::generated()]
     } else {
@@ -137,40 +175,56 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         faults: faults::Faults::default(),
         counts: counts::RequestCounts::default(),
         propagation: vantage::propagation::Propagation::new(cli.propagation_delay),
-        verifier: Arc::new(AcceptAll),
+        verifier: if cli.accept_any_role {
+            Arc::new(AcceptAll)
+        } else {
+            Arc::new(UpstreamVerifier::new(upstream.clone()))
+        },
+        aws: AwsSide {
+            upstream,
+            store: aws_store,
+            cur_report_limit: cli.cur_report_limit,
+        },
     });
     let first_token = app.tokens.first().to_owned();
 
     let (stop, stopped) = watch::channel(false);
     let vantage_server = axum::serve(
         KillableListener::new(vantage_listener),
-        vantage::router(app).into_make_service_with_connect_info::<ConnHandle>(),
+        vantage::router(app.clone()).into_make_service_with_connect_info::<ConnHandle>(),
     )
     .with_graceful_shutdown(wait_for_stop(stopped.clone()));
-    let aws_config = AwsConfig {
-        upstream: cli.aws_upstream,
-    };
-    let aws_server =
-        axum::serve(aws_listener, aws::router(&aws_config)).with_graceful_shutdown(wait_for_stop(stopped.clone()));
+    let aws_server = axum::serve(
+        KillableListener::new(aws_listener),
+        aws::router(app.clone()).into_make_service_with_connect_info::<ConnHandle>(),
+    )
+    .with_graceful_shutdown(wait_for_stop(stopped.clone()));
     let mut servers = tokio::task::JoinSet::new();
     servers.spawn(async move { ("Vantage API", vantage_server.await) });
     servers.spawn(async move { ("AWS front door", aws_server.await) });
 
+    let signals = stop_signals();
     let ready = serde_json::json!({
         "vantage_url": vantage_url,
         "aws_url": aws_url,
         "admin_url": format!("{vantage_url}/_devstack"),
         "token": first_token,
+        "aws_upstream_url": app.aws.upstream.url(),
     });
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{ready}").context("writing the ready line")?;
     stdout.flush().context("writing the ready line")?;
     drop(stdout);
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
 
     if cli.stop_on_stdin_eof {
         stop_on_stdin_eof(stop.clone());
     }
-    tokio::spawn(stop_on_signal(stop.clone()));
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        signals.await;
+        let _ = on_signal.send(true);
+    });
 
     // A server ending before a stop request is a failure. Stop is checked again after a server
     // ends because the servers may finish their graceful shutdown before this task sees it.
@@ -187,6 +241,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async { while servers.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::warn!("in-flight requests did not finish in time; exiting anyway");
+    }
+    if let Some(moto) = moto {
+        moto.stop();
     }
     Ok(())
 }
@@ -226,25 +283,33 @@ fn stop_on_stdin_eof(stop: watch::Sender<bool>) {
     }
 }
 
-async fn stop_on_signal(stop: watch::Sender<bool>) {
+/// Installs the SIGTERM / SIGINT handlers now (before the ready line: a harness may signal as
+/// soon as it reads it) and returns a future that ends at the first of them.
+fn stop_signals() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                (Ok(mut one), Err(_)) | (Err(_), Ok(mut one)) => {
+                    one.recv().await;
+                }
+                (Err(_), Err(_)) => std::future::pending::<()>().await,
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
-    let _ = stop.send(true);
 }

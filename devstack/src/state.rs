@@ -1,14 +1,68 @@
 //! Atomic JSON persistence for `--state-file`. A crash mid-write never leaves a torn file: the
 //! new contents go to a temporary file in the same directory, are synced, then renamed over the
 //! old file (rename is atomic within one filesystem).
+//!
+//! Several stores share one file: [`StateFile`] keeps the whole JSON object in memory, each
+//! store replaces its own top-level keys, and every write goes through one lock so writes never
+//! interleave.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use anyhow::Context;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// The state file shared by the Vantage store and the CUR / Data Exports store.
+pub struct StateFile {
+    path: PathBuf,
+    root: Mutex<Map<String, Value>>,
+}
+
+impl StateFile {
+    /// Loads `path` when it exists (it must hold a JSON object); otherwise starts empty.
+    pub fn open(path: PathBuf) -> anyhow::Result<Self> {
+        let root = match load::<Value>(&path)? {
+            None => Map::new(),
+            Some(Value::Object(root)) => root,
+            Some(_) => anyhow::bail!("{} is not a devstack state file (not a JSON object)", path.display()),
+        };
+        Ok(Self {
+            path,
+            root: Mutex::new(root),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The whole file as loaded or last written.
+    pub fn snapshot(&self) -> Value {
+        Value::Object(self.root.lock().unwrap_or_else(PoisonError::into_inner).clone())
+    }
+
+    /// Replaces the given top-level keys and rewrites the file atomically.
+    pub fn save(&self, updates: Map<String, Value>) -> io::Result<()> {
+        let mut root = self.root.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = root.clone();
+        next.extend(updates);
+        save(&self.path, &next)?;
+        *root = next;
+        Ok(())
+    }
+}
+
+/// Serialises `value` into a top-level JSON object's keys, for [`StateFile::save`].
+pub fn keys_of<T: Serialize>(value: &T) -> io::Result<Map<String, Value>> {
+    match serde_json::to_value(value).map_err(io::Error::other)? {
+        Value::Object(map) => Ok(map),
+        _ => Err(io::Error::other("state section is not a JSON object")),
+    }
+}
 
 /// Reads `path`, or `None` when it does not exist yet.
 pub fn load<T: DeserializeOwned>(path: &Path) -> anyhow::Result<Option<T>> {

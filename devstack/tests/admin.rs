@@ -17,7 +17,7 @@ fn now() -> u64 {
 
 #[tokio::test]
 async fn every_answer_carries_rate_limit_headers() {
-    let stack = Devstack::start(&["--token", "tkn"]);
+    let stack = Devstack::start_offline(&["--token", "tkn"]);
     let ok = stack.get("/v1/ping").await;
     let not_found = stack.get("/v1/missing").await;
     let unauthorized = stack
@@ -38,7 +38,7 @@ async fn every_answer_carries_rate_limit_headers() {
 
 #[tokio::test]
 async fn budget_exhausted_answers_429_per_token() {
-    let stack = Devstack::start(&["--rate-limit", "5", "--token", "a", "--token", "b"]);
+    let stack = Devstack::start_offline(&["--rate-limit", "5", "--token", "a", "--token", "b"]);
     for expected_remaining in (0..5).rev() {
         let res = stack.get("/v1/ping").await;
         assert_eq!(res.status(), 200);
@@ -64,7 +64,7 @@ async fn budget_exhausted_answers_429_per_token() {
 
 #[tokio::test]
 async fn status_fault_fires_for_the_next_n_matching_calls() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     stack
         .fault(json!({
             "service": "vantage",
@@ -94,7 +94,7 @@ async fn status_fault_fires_for_the_next_n_matching_calls() {
 
 #[tokio::test]
 async fn delay_fault_slows_the_call_then_answers_normally() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     stack
         .fault(json!({"service": "vantage", "match": "/v1/", "delay_ms": 400}))
         .await;
@@ -109,7 +109,7 @@ async fn delay_fault_slows_the_call_then_answers_normally() {
 
 #[tokio::test]
 async fn throttle_fault_answers_429_with_an_empty_budget() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     stack
         .fault(json!({"service": "vantage", "match": "*", "throttle": true}))
         .await;
@@ -121,7 +121,7 @@ async fn throttle_fault_answers_429_with_an_empty_budget() {
 
 #[tokio::test]
 async fn dropped_connection_gives_no_response() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     stack
         .fault(json!({"service": "vantage", "match": "POST /v1/integrations/aws", "drop_connection": true}))
         .await;
@@ -137,7 +137,7 @@ async fn dropped_connection_gives_no_response() {
 
 #[tokio::test]
 async fn faults_are_validated() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     for (fault, reason) in [
         (
             json!({"service": "vantage", "match": "GET /v1/pong", "status": 500}),
@@ -152,7 +152,14 @@ async fn faults_are_validated() {
             json!({"service": "vantage", "match": "*", "status": 500, "count": 0}),
             "count",
         ),
-        (json!({"service": "aws", "match": "*", "status": 500}), "AWS front door"),
+        (
+            json!({"service": "aws", "match": "PutReportDefinition", "status": 500}),
+            "service:Operation",
+        ),
+        (
+            json!({"service": "gcp", "match": "*", "status": 500}),
+            "unknown service",
+        ),
         (json!({"match": "*", "status": 500}), "invalid JSON body"),
     ] {
         let res = stack.admin(Method::POST, "/faults", Some(fault.clone())).await;
@@ -169,7 +176,7 @@ async fn faults_are_validated() {
 
 #[tokio::test]
 async fn new_roles_are_not_assumable_until_the_propagation_delay_passes() {
-    let stack = Devstack::start(&["--propagation-delay", "1"]);
+    let stack = Devstack::start_offline(&["--propagation-delay", "1"]);
     let body = json!({ "cross_account_arn": ROLE, "bucket_arn": BUCKET });
     let res = stack
         .send_json(Method::POST, "/v1/integrations/aws", body.clone())
@@ -188,7 +195,7 @@ async fn new_roles_are_not_assumable_until_the_propagation_delay_passes() {
 
 #[tokio::test]
 async fn propagation_delay_is_adjustable_and_reset_restores_it() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     let res = stack
         .admin(Method::POST, "/propagation-delay", Some(json!({"seconds": 30})))
         .await;
@@ -220,7 +227,7 @@ async fn propagation_delay_is_adjustable_and_reset_restores_it() {
 
 #[tokio::test]
 async fn reset_forgets_integrations_counts_and_faults_but_keeps_the_account() {
-    let stack = Devstack::start(&["--token", "tkn"]);
+    let stack = Devstack::start_offline(&["--token", "tkn"]);
     let info: Value = stack.get("/v1/integrations/aws/info").await.json().await.expect("JSON");
     let created = stack.register(ROLE, None).await;
     stack
@@ -253,7 +260,7 @@ async fn reset_forgets_integrations_counts_and_faults_but_keeps_the_account() {
 
 #[tokio::test]
 async fn request_counts_are_per_operation_template() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     stack.get("/v1/integrations/aws/info").await;
     stack.get("/v1/integrations/aws/info").await;
     let created = stack.register(ROLE, None).await;
@@ -291,10 +298,15 @@ async fn request_counts_are_per_operation_template() {
 
 #[tokio::test]
 async fn admin_extras_answer_json() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     let res = stack.admin(Method::POST, "/deliver-cur", Some(json!({}))).await;
-    assert_eq!(res.status(), 501);
-    assert!(!errors(res).await.is_empty());
+    assert_eq!(res.status(), 400);
+    assert_eq!(errors(res).await, ["give exactly one of report_name and export_name"]);
+    let res = stack
+        .admin(Method::POST, "/deliver-cur", Some(json!({"report_name": "none"})))
+        .await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(errors(res).await, ["no CUR report named \"none\""]);
     let res = stack.admin(Method::GET, "/nothing", None).await;
     assert_eq!(res.status(), 404);
     assert_eq!(errors(res).await, ["not found"]);

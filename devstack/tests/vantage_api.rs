@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 #[tokio::test]
 async fn ping_answers_any_valid_token_and_refuses_others() {
-    let stack = Devstack::start(&["--token", "rw", "--token", "ro:read"]);
+    let stack = Devstack::start_offline(&["--token", "rw", "--token", "ro:read"]);
     for path in ["/v1/ping", "/v2/ping"] {
         let res = stack.get(path).await;
         assert_eq!(res.status(), 200, "{path}");
@@ -28,7 +28,7 @@ async fn ping_answers_any_valid_token_and_refuses_others() {
 
 #[tokio::test]
 async fn missing_or_wrong_token_is_401_with_an_explanation() {
-    let stack = Devstack::start(&["--token", "right"]);
+    let stack = Devstack::start_offline(&["--token", "right"]);
     let missing = stack
         .client
         .get(format!("{}/v1/integrations/aws/info", stack.vantage_url))
@@ -48,7 +48,7 @@ async fn missing_or_wrong_token_is_401_with_an_explanation() {
 
 #[tokio::test]
 async fn read_only_token_reads_info_but_cannot_register() {
-    let stack = Devstack::start(&["--token", "ro:read"]);
+    let stack = Devstack::start_offline(&["--token", "ro:read"]);
     assert_eq!(stack.get("/v1/integrations/aws/info").await.status(), 200);
     let res = stack
         .send_json(
@@ -64,7 +64,7 @@ async fn read_only_token_reads_info_but_cannot_register() {
 
 #[tokio::test]
 async fn provider_info_has_vantage_shapes() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     let res = stack.get("/v1/integrations/aws/info").await;
     assert_eq!(res.status(), 200);
     let info: Value = res.json().await.expect("JSON");
@@ -106,7 +106,7 @@ async fn provider_info_has_vantage_shapes() {
 
 #[tokio::test]
 async fn aws_integration_lifecycle_with_bucket_cleared_by_put() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     let created = stack.register(ROLE, Some(BUCKET)).await;
     let id = created["id"].as_i64().expect("integer id");
     assert_eq!(
@@ -161,7 +161,7 @@ async fn aws_integration_lifecycle_with_bucket_cleared_by_put() {
 
 #[tokio::test]
 async fn registering_a_role_twice_conflicts() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     let first = stack.register(ROLE, None).await;
     let res = stack
         .send_json(
@@ -192,7 +192,7 @@ async fn registering_a_role_twice_conflicts() {
 
 #[tokio::test]
 async fn bad_registrations_are_400_with_every_reason() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     let res = stack
         .send_json(
             Method::POST,
@@ -224,7 +224,7 @@ async fn bad_registrations_are_400_with_every_reason() {
 
 #[tokio::test]
 async fn unknown_paths_and_methods_answer_json() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     let res = stack.get("/v1/nothing-here").await;
     assert_eq!(res.status(), 404);
     assert_eq!(errors(res).await, ["not found"]);
@@ -239,7 +239,7 @@ async fn unknown_paths_and_methods_answer_json() {
 
 #[tokio::test]
 async fn v2_lists_in_pages_with_absolute_links_and_filters() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     for (account, name) in [
         ("111111111111", "a"),
         ("111111111111", "b"),
@@ -323,7 +323,7 @@ async fn v2_lists_in_pages_with_absolute_links_and_filters() {
 
 #[tokio::test]
 async fn v1_id_and_v2_token_name_the_same_record() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     let created = stack.register(ROLE, None).await;
     let id = created["id"].as_i64().expect("id");
     let token = token_for(id);
@@ -360,7 +360,7 @@ async fn v1_id_and_v2_token_name_the_same_record() {
 
 #[tokio::test]
 async fn status_connects_on_first_read_without_bucket_and_waits_with_one() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     let plain = stack.register(ROLE, None).await;
     let with_bucket = stack
         .register("arn:aws:iam::123456789012:role/with-bucket", Some(BUCKET))
@@ -377,7 +377,7 @@ async fn status_connects_on_first_read_without_bucket_and_waits_with_one() {
 
 #[tokio::test]
 async fn admin_status_hook_pins_until_the_registration_changes() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     let created = stack.register(ROLE, Some(BUCKET)).await;
     let id = created["id"].as_i64().expect("id");
     let v2 = format!("/v2/integrations/{}", token_for(id));
@@ -425,7 +425,7 @@ async fn admin_status_hook_pins_until_the_registration_changes() {
 
 #[tokio::test]
 async fn v2_put_sets_workspaces_of_the_account_only() {
-    let stack = Devstack::start(&[]);
+    let stack = Devstack::start_offline(&[]);
     let created = stack.register(ROLE, None).await;
     let path = format!("/v2/integrations/{}", token_for(created["id"].as_i64().expect("id")));
     let current: Value = stack.get(&path).await.json().await.expect("JSON");
@@ -455,7 +455,7 @@ async fn v2_put_sets_workspaces_of_the_account_only() {
         .send_json(Method::PUT, &path, json!({ "workspace_tokens": [] }))
         .await;
     assert_eq!(empty.status(), 400);
-    let read_only = Devstack::start(&["--token", "ro:read"]);
+    let read_only = Devstack::start_offline(&["--token", "ro:read"]);
     let res = read_only
         .send_json(Method::PUT, &path, json!({ "workspace_tokens": [] }))
         .await;

@@ -15,3 +15,25 @@ provider "vantage" {}
 
 # What Vantage needs in this account: its principal, our external id, its policies.
 data "vantage_aws_provider_info" "this" {}
+
+locals {
+  # Read-only by default: autopilot (write actions) is not attached.
+  vantage_presets = {
+    root                              = "root"
+    VantageCloudWatchMetricsReadOnly  = "cloudwatch"
+    VantageAdditionalResourceReadOnly = "resources"
+  }
+}
+
+# The role Vantage assumes, trusting its principal with our external id.
+resource "vantage_aws_cross_account_role" "this" {
+  inline_policies = keys(local.vantage_presets)
+}
+
+resource "vantage_aws_role_policy" "vantage" {
+  for_each = local.vantage_presets
+
+  role   = vantage_aws_cross_account_role.this.name
+  name   = each.key
+  preset = each.value
+}

@@ -8,3 +8,13 @@ output "vantage_external_id" {
   value       = data.vantage_aws_provider_info.this.external_id
   sensitive   = true
 }
+
+output "cross_account_role_arn" {
+  description = "The role to register with Vantage."
+  value       = vantage_aws_cross_account_role.this.arn
+}
+
+output "inline_policies" {
+  description = "Inline policies on the role."
+  value       = sort([for p in vantage_aws_role_policy.vantage : p.name])
+}

@@ -12,7 +12,7 @@ use tfplugin::{
 };
 
 use crate::ProviderData;
-use crate::clients::aws::{AssumeRole, AwsSettings, Endpoints};
+use crate::clients::aws::{AssumeRole, AwsClients, AwsSettings, Endpoints};
 use crate::clients::vantage::{DEFAULT_HOST, TOKEN_ENV, VantageClient};
 
 pub const HOST_ENV: &str = "VANTAGE_HOST";
@@ -252,7 +252,7 @@ pub async fn configure(request: ConfigureRequest<'_>) -> Result<ProviderData, Di
         },
         default_tags: model.default_tags.and_then(|d| d.tags).unwrap_or_default(),
     };
-    Ok(ProviderData::new(vantage, aws))
+    Ok(ProviderData::new(vantage, AwsClients::new(aws)))
 }
 
 #[cfg(test)]

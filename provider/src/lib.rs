@@ -8,14 +8,17 @@ pub mod arn;
 pub mod clients;
 pub mod config;
 pub mod data_sources;
+pub mod policy;
 pub mod resources;
+pub mod s3;
+pub mod tags;
 
 use std::sync::Arc;
 
 use tfplugin::{AnyDataSource, AnyResource, CancellationToken, ConfigView, ConfigureRequest, Diagnostics, Schema};
 use tokio::sync::OnceCell;
 
-use clients::aws::AwsSettings;
+use clients::aws::AwsClients;
 use clients::vantage::{AWS_INFO_PATH, AwsProviderInfo, VantageClient, VantageError};
 
 /// The source address `cargo xtask install` and the examples use.
@@ -25,12 +28,12 @@ pub const SOURCE_ADDRESS: &str = "terraform.local/vantage/vantage";
 #[derive(Debug)]
 pub struct ProviderData {
     pub vantage: VantageClient,
-    pub aws: AwsSettings,
+    pub aws: AwsClients,
     aws_info: OnceCell<AwsProviderInfo>,
 }
 
 impl ProviderData {
-    pub fn new(vantage: VantageClient, aws: AwsSettings) -> ProviderData {
+    pub fn new(vantage: VantageClient, aws: AwsClients) -> ProviderData {
         ProviderData {
             vantage,
             aws,
@@ -75,7 +78,10 @@ impl tfplugin::Provider for VantageProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn AnyResource<ProviderData>>> {
-        Vec::new()
+        vec![
+            Arc::new(resources::cross_account_role::CrossAccountRole),
+            Arc::new(resources::role_policy::RolePolicy),
+        ]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource<ProviderData>>> {

@@ -14,6 +14,8 @@ pub enum ApiError {
     Unauthorized,
     Forbidden(Scope),
     NotFound,
+    /// 404 with a specific message (admin API).
+    Missing(String),
     MethodNotAllowed,
     Conflict(String),
     RateLimited,
@@ -30,7 +32,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::Missing(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -49,7 +51,9 @@ impl ApiError {
             }
             ApiError::NotFound => vec!["not found".to_owned()],
             ApiError::MethodNotAllowed => vec!["method not allowed".to_owned()],
-            ApiError::Conflict(message) | ApiError::Internal(message) => vec![message.clone()],
+            ApiError::Conflict(message) | ApiError::Internal(message) | ApiError::Missing(message) => {
+                vec![message.clone()]
+            }
             ApiError::RateLimited => vec!["rate limit exceeded".to_owned()],
         }
     }

@@ -7,13 +7,14 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde_json::json;
 
 use super::auth::{self, Access};
 use super::errors::ApiError;
 use super::rate_limit::{ANONYMOUS, Quota};
 use crate::app::App;
 use crate::clock;
-use crate::faults::Effect;
+use crate::faults::{self, Effect};
 use crate::net::ConnHandle;
 
 pub async fn gate(State(app): State<App>, request: Request, next: Next) -> Response {
@@ -51,14 +52,18 @@ pub async fn gate(State(app): State<App>, request: Request, next: Next) -> Respo
                 let exhausted = quota.exhausted();
                 return with_quota(ApiError::RateLimited.into_response(), exhausted);
             }
-            Effect::Respond { status, body, is_json } => {
+            Effect::Respond { status, body } => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                let content_type = if is_json {
+                let body = body.unwrap_or_else(|| faults::Body {
+                    text: json!({ "errors": [format!("injected fault (HTTP {})", status.as_u16())] }).to_string(),
+                    is_json: true,
+                });
+                let content_type = if body.is_json {
                     "application/json"
                 } else {
                     "text/plain; charset=utf-8"
                 };
-                let response = (status, [(header::CONTENT_TYPE, content_type)], Body::from(body)).into_response();
+                let response = (status, [(header::CONTENT_TYPE, content_type)], Body::from(body.text)).into_response();
                 return with_quota(response, quota);
             }
         }

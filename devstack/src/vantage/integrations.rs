@@ -181,11 +181,29 @@ pub async fn refresh(app: &Devstack, integrations: Vec<Integration>) -> Result<V
                 Event::RoleUnassumable
             }
         };
-        match app.store.apply(integration.id, event, clock::now_epoch()) {
-            Ok(updated) => refreshed.push(updated),
-            Err(StoreError::NotFound) => {}
+        let verified = matches!(event, Event::RoleVerified { .. });
+        let mut updated = match app.store.apply(integration.id, event, clock::now_epoch()) {
+            Ok(updated) => updated,
+            Err(StoreError::NotFound) => continue,
             Err(e) => return Err(e.into()),
+        };
+        // A verified role whose bucket already receives a CUR report or export is importing.
+        let targeted = updated
+            .bucket_arn
+            .as_deref()
+            .and_then(|arn| arn.rsplit(':').next())
+            .is_some_and(|bucket| app.aws.store.targets_bucket(bucket));
+        if verified && targeted {
+            match app
+                .store
+                .apply(integration.id, Event::CurConfigured, clock::now_epoch())
+            {
+                Ok(next) => updated = next,
+                Err(StoreError::NotFound) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
+        refreshed.push(updated);
     }
     Ok(refreshed)
 }

@@ -61,10 +61,8 @@ pub enum Event {
     /// A read found the role no longer assumable.
     RoleUnassumable,
     /// A CUR report or Data Export now delivers into the integration's bucket.
-    #[cfg_attr(not(test), expect(dead_code, reason = "raised by the AWS front door, to come"))]
     CurConfigured,
     /// A CUR file arrived in the integration's bucket.
-    #[cfg_attr(not(test), expect(dead_code, reason = "raised by deliver-cur, to come"))]
     CurDelivered,
     /// The admin hook set a status.
     Override(Status),

@@ -3,8 +3,7 @@
 //! when `--state-file` is set.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
@@ -14,7 +13,8 @@ use super::account::Account;
 use super::arn;
 use super::errors::ApiError;
 use super::status::{Event, Tracker};
-use crate::{clock, ids, state};
+use crate::state::{self, StateFile};
+use crate::{clock, ids};
 
 const STATE_VERSION: u32 = 1;
 
@@ -116,16 +116,27 @@ struct Data {
 
 pub struct Store {
     data: Mutex<Data>,
-    path: Option<PathBuf>,
+    file: Option<Arc<StateFile>>,
 }
 
 impl Store {
-    /// Loads `path` when it exists; otherwise starts a new account (and writes it to `path`).
-    pub fn open(path: Option<PathBuf>) -> anyhow::Result<Self> {
-        let loaded = match &path {
-            Some(path) => state::load::<SnapshotIn>(path)?,
-            None => None,
-        };
+    /// Loads the Vantage keys of the state file when it has them; otherwise starts a new account
+    /// (and writes it to the file).
+    pub fn open(file: Option<Arc<StateFile>>) -> anyhow::Result<Self> {
+        let loaded =
+            match &file {
+                Some(file) => {
+                    let root = file.snapshot();
+                    if root.get("account").is_some() {
+                        Some(serde_json::from_value::<SnapshotIn>(root).map_err(|e| {
+                            anyhow::anyhow!("{} is not a devstack state file: {e}", file.path().display())
+                        })?)
+                    } else {
+                        None
+                    }
+                }
+                None => None,
+            };
         let data = match loaded {
             Some(snapshot) => {
                 if snapshot.version != STATE_VERSION {
@@ -148,7 +159,7 @@ impl Store {
         };
         let store = Self {
             data: Mutex::new(data),
-            path,
+            file,
         };
         store.persist(&store.lock()).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(store)
@@ -159,7 +170,7 @@ impl Store {
     }
 
     fn persist(&self, data: &Data) -> Result<(), StoreError> {
-        let Some(path) = &self.path else {
+        let Some(file) = &self.file else {
             return Ok(());
         };
         let snapshot = SnapshotOut {
@@ -168,12 +179,10 @@ impl Store {
             next_id: data.next_id,
             integrations: data.integrations.values().collect(),
         };
-        state::save(path, &snapshot).map_err(|e| {
-            tracing::error!(path = %path.display(), error = %e, "state file write failed");
-            StoreError::Persist(format!(
-                "devstack could not write its state file {}: {e}",
-                path.display()
-            ))
+        state::keys_of(&snapshot).and_then(|keys| file.save(keys)).map_err(|e| {
+            let path = file.path().display();
+            tracing::error!(%path, error = %e, "state file write failed");
+            StoreError::Persist(format!("devstack could not write its state file {path}: {e}"))
         })
     }
 
@@ -303,12 +312,15 @@ mod tests {
     fn state_file_survives_reopen_and_ids_keep_counting_after_clear() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("state.json");
-        let store = Store::open(Some(path.clone())).expect("new store");
+        let open = |path: &std::path::Path| {
+            Store::open(Some(Arc::new(StateFile::open(path.to_owned()).expect("state file")))).expect("store")
+        };
+        let store = open(&path);
         let account = store.account();
         let created = store.create(ROLE, Some("arn:aws:s3:::cur"), 1).expect("create");
         drop(store);
 
-        let store = Store::open(Some(path.clone())).expect("reopen");
+        let store = open(&path);
         assert_eq!(store.account().external_id, account.external_id);
         let back = store.get(created.id).expect("persisted");
         assert_eq!(back.bucket_arn.as_deref(), Some("arn:aws:s3:::cur"));

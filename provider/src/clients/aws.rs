@@ -1,14 +1,21 @@
-//! AWS settings from the provider block. SDK clients are derived from one
-//! shared configuration, built on first use only: a plan that touches only
-//! Vantage never resolves AWS credentials, and provider start-up (paid 3-5
-//! times per Terraform command) stays cheap.
+//! AWS access: settings from the provider block, one shared `SdkConfig`
+//! built on first use, and per-service clients derived from it. A plan that
+//! touches only Vantage never resolves AWS credentials, and provider start-up
+//! (paid 3-5 times per Terraform command) stays cheap.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use tfplugin::Diagnostic;
 use tfplugin::log::Sensitive;
+use tokio::sync::OnceCell;
 
 /// CUR and BCM Data Exports exist only in us-east-1 (commercial partition).
 pub const BILLING_REGION: &str = "us-east-1";
+
+/// IAM is global; its requests are signed for this region when none is configured.
+const FALLBACK_REGION: &str = "us-east-1";
 
 #[derive(Debug, Clone, Default)]
 pub struct AssumeRole {
@@ -42,18 +49,180 @@ pub struct AwsSettings {
 
 impl AwsSettings {
     /// The endpoint for a service: its own override, else the shared one.
-    pub fn endpoint_for(&self, service: &str) -> Option<&str> {
+    pub fn endpoint_for(&self, service: Service) -> Option<&str> {
+        let e = &self.endpoints;
         let specific = match service {
-            "iam" => &self.endpoints.iam,
-            "sts" => &self.endpoints.sts,
-            "s3" => &self.endpoints.s3,
-            "cur" => &self.endpoints.cur,
-            "bcm_data_exports" => &self.endpoints.bcm_data_exports,
-            "organizations" => &self.endpoints.organizations,
-            "cloudformation" => &self.endpoints.cloudformation,
-            _ => &None,
+            Service::Iam => &e.iam,
+            Service::Sts => &e.sts,
+            Service::S3 => &e.s3,
+            Service::Cur => &e.cur,
+            Service::BcmDataExports => &e.bcm_data_exports,
+            Service::Organizations => &e.organizations,
+            Service::CloudFormation => &e.cloudformation,
         };
         specific.as_deref().or(self.endpoint.as_deref())
+    }
+
+    /// The partition the configured region belongs to.
+    pub fn partition(&self) -> &'static str {
+        partition_of(self.region.as_deref().unwrap_or(FALLBACK_REGION))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Iam,
+    Sts,
+    S3,
+    Cur,
+    BcmDataExports,
+    Organizations,
+    CloudFormation,
+}
+
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else {
+        "aws"
+    }
+}
+
+/// Who the provider's credentials belong to (STS GetCallerIdentity).
+#[derive(Debug, Clone)]
+pub struct CallerIdentity {
+    pub account_id: String,
+    pub arn: String,
+    pub partition: String,
+}
+
+/// Lazily built AWS clients, shared by every operation of one provider process.
+pub struct AwsClients {
+    pub settings: AwsSettings,
+    sdk: OnceCell<SdkConfig>,
+    iam: OnceCell<aws_sdk_iam::Client>,
+    sts: OnceCell<aws_sdk_sts::Client>,
+    caller: OnceCell<CallerIdentity>,
+}
+
+impl fmt::Debug for AwsClients {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsClients")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwsClients {
+    pub fn new(settings: AwsSettings) -> AwsClients {
+        AwsClients {
+            settings,
+            sdk: OnceCell::new(),
+            iam: OnceCell::new(),
+            sts: OnceCell::new(),
+            caller: OnceCell::new(),
+        }
+    }
+
+    /// The shared SDK configuration: credential chain, region, profile,
+    /// assumed role and the shared endpoint.
+    async fn sdk(&self) -> &SdkConfig {
+        self.sdk
+            .get_or_init(|| async {
+                let s = &self.settings;
+                let loader = || {
+                    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+                    if let Some(region) = &s.region {
+                        loader = loader.region(Region::new(region.clone()));
+                    }
+                    if let Some(profile) = &s.profile {
+                        loader = loader.profile_name(profile);
+                    }
+                    if let Some(endpoint) = &s.endpoint {
+                        loader = loader.endpoint_url(endpoint);
+                    }
+                    loader
+                };
+                let mut config = loader().load().await;
+                if config.region().is_none() {
+                    config = config.into_builder().region(Region::new(FALLBACK_REGION)).build();
+                }
+                if let Some(role) = &s.assume_role {
+                    let mut builder = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn).session_name(
+                        role.session_name
+                            .clone()
+                            .unwrap_or_else(|| "terraform-provider-vantage".into()),
+                    );
+                    if let Some(external_id) = &role.external_id {
+                        builder = builder.external_id(external_id.expose().clone());
+                    }
+                    let provider = builder.configure(&config).build().await;
+                    let region = config.region().cloned();
+                    config = loader().credentials_provider(provider).region(region).load().await;
+                }
+                config
+            })
+            .await
+    }
+
+    pub async fn iam(&self) -> &aws_sdk_iam::Client {
+        self.iam
+            .get_or_init(|| async {
+                let mut b = aws_sdk_iam::config::Builder::from(self.sdk().await);
+                if let Some(e) = self.settings.endpoint_for(Service::Iam) {
+                    b = b.endpoint_url(e);
+                }
+                aws_sdk_iam::Client::from_conf(b.build())
+            })
+            .await
+    }
+
+    pub async fn sts(&self) -> &aws_sdk_sts::Client {
+        self.sts
+            .get_or_init(|| async {
+                let mut b = aws_sdk_sts::config::Builder::from(self.sdk().await);
+                if let Some(e) = self.settings.endpoint_for(Service::Sts) {
+                    b = b.endpoint_url(e);
+                }
+                aws_sdk_sts::Client::from_conf(b.build())
+            })
+            .await
+    }
+
+    /// The caller's account and partition, fetched once per provider process.
+    pub async fn caller(&self) -> Result<&CallerIdentity, Diagnostic> {
+        self.caller
+            .get_or_try_init(|| async {
+                let out = self.sts().await.get_caller_identity().send().await.map_err(|e| {
+                    Diagnostic::error(
+                        "Could not determine the AWS account",
+                        format!(
+                            "STS GetCallerIdentity failed: {}. Check the AWS credentials (environment, \
+                             `profile`, `assume_role`) and `region`/`endpoint` in the provider block.",
+                            super::aws_errors::describe(&e)
+                        ),
+                    )
+                })?;
+                let arn = out.arn().unwrap_or_default().to_string();
+                let partition = arn
+                    .split(':')
+                    .nth(1)
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or("aws")
+                    .to_string();
+                Ok(CallerIdentity {
+                    account_id: out.account().unwrap_or_default().to_string(),
+                    arn,
+                    partition,
+                })
+            })
+            .await
     }
 }
 
@@ -71,7 +240,14 @@ mod tests {
             },
             ..AwsSettings::default()
         };
-        assert_eq!(settings.endpoint_for("s3"), Some("http://s3"));
-        assert_eq!(settings.endpoint_for("iam"), Some("http://shared"));
+        assert_eq!(settings.endpoint_for(Service::S3), Some("http://s3"));
+        assert_eq!(settings.endpoint_for(Service::Iam), Some("http://shared"));
+    }
+
+    #[test]
+    fn partitions_follow_regions() {
+        assert_eq!(partition_of("eu-west-1"), "aws");
+        assert_eq!(partition_of("cn-north-1"), "aws-cn");
+        assert_eq!(partition_of("us-gov-west-1"), "aws-us-gov");
     }
 }

@@ -2,4 +2,6 @@
 //! clients themselves: they get them from [`crate::ProviderData`].
 
 pub mod aws;
+pub mod aws_errors;
+pub mod retry;
 pub mod vantage;

@@ -1,0 +1,307 @@
+//! `vantage_aws_cross_account_role` against the devstack and moto, checked
+//! through IAM.
+
+use acceptance_tests::aws::Aws;
+use acceptance_tests::{Devstack, Workspace};
+
+fn vantage_info() -> serde_json::Value {
+    Devstack::shared().vantage_get("/v1/integrations/aws/info")
+}
+
+fn role_config(name: &str, extra: &str) -> String {
+    format!(
+        r#"resource "vantage_aws_cross_account_role" "this" {{
+  name = "{name}"
+{extra}
+}}
+
+output "arn" {{ value = vantage_aws_cross_account_role.this.arn }}
+output "inline_policy_names" {{ value = vantage_aws_cross_account_role.this.inline_policy_names }}
+"#
+    )
+}
+
+#[test]
+fn role_trusts_vantage_with_the_external_id_and_is_read_only() {
+    let name = "acc-role-basic";
+    let ws = Workspace::new(name);
+    ws.config(&role_config(name, r#"  description = "Vantage cost visibility""#));
+    ws.apply().expect_ok();
+    ws.plan().expect_empty_plan();
+
+    let info = vantage_info();
+    let role = Aws::shared().role(name).expect("the role exists in IAM");
+    let statement = &role.trust_policy["Statement"][0];
+    assert_eq!(statement["Effect"], "Allow");
+    assert_eq!(statement["Action"], "sts:AssumeRole");
+    assert_eq!(statement["Principal"]["AWS"], info["iam_role_arn"]);
+    assert_eq!(
+        statement["Condition"]["StringEquals"]["sts:ExternalId"],
+        info["external_id"]
+    );
+    assert_eq!(
+        role.managed_policy_arns.iter().collect::<Vec<_>>(),
+        vec!["arn:aws:iam::aws:policy/job-function/ViewOnlyAccess"]
+    );
+    assert_eq!(role.path, "/");
+    assert_eq!(role.description.as_deref(), Some("Vantage cost visibility"));
+    assert_eq!(ws.outputs()["arn"], role.arn);
+
+    ws.destroy().expect_ok();
+    assert!(Aws::shared().role(name).is_none(), "destroy removes the role");
+}
+
+#[test]
+fn updates_happen_in_place_and_a_new_name_replaces() {
+    let name = "acc-role-update";
+    let ws = Workspace::new(name);
+    ws.config(&role_config(name, ""));
+    ws.apply().expect_ok();
+    let arn_before = ws.outputs()["arn"].clone();
+
+    ws.config(&role_config(
+        name,
+        r#"  description          = "changed"
+  max_session_duration = 7200
+  tags                 = { Team = "finops" }
+  managed_policy_arns  = ["arn:aws:iam::aws:policy/job-function/ViewOnlyAccess", "arn:aws:iam::aws:policy/AWSBillingReadOnlyAccess"]"#,
+    ));
+    let plan = ws.plan();
+    plan.expect_changes();
+    assert!(plan.stdout.contains("update in-place"), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("must be replaced"), "{}", plan.stdout);
+    ws.apply().expect_ok();
+    ws.plan().expect_empty_plan();
+    let role = Aws::shared().role(name).expect("role");
+    assert_eq!(role.description.as_deref(), Some("changed"));
+    assert_eq!(role.max_session_duration, Some(7200));
+    assert_eq!(role.tags.get("Team").map(String::as_str), Some("finops"));
+    assert_eq!(role.managed_policy_arns.len(), 2);
+    assert_eq!(
+        ws.outputs()["arn"],
+        arn_before,
+        "the ARN stays through in-place updates"
+    );
+
+    let renamed = format!("{name}-2");
+    ws.config(&role_config(&renamed, ""));
+    let plan = ws.plan();
+    assert!(plan.stdout.contains("must be replaced"), "{}", plan.stdout);
+    ws.apply().expect_ok();
+    assert!(Aws::shared().role(name).is_none());
+    assert!(Aws::shared().role(&renamed).is_some());
+    ws.destroy().expect_ok();
+}
+
+#[test]
+fn import_by_name_matches_the_created_state() {
+    let name = "acc-role-import";
+    let ws = Workspace::new(name);
+    ws.config(&role_config(name, r#"  tags = { Owner = "me" }"#));
+    ws.apply().expect_ok();
+    let created = ws.state();
+    ws.run(&["state", "rm", "vantage_aws_cross_account_role.this"])
+        .expect_ok();
+    ws.run(&["import", "-no-color", "vantage_aws_cross_account_role.this", name])
+        .expect_ok();
+    ws.plan().expect_empty_plan();
+    let imported = ws.state();
+    let values = |s: &serde_json::Value| s["values"]["root_module"]["resources"][0]["values"].clone();
+    let (a, b) = (values(&created), values(&imported));
+    for key in [
+        "name",
+        "path",
+        "arn",
+        "unique_id",
+        "vantage_principal_arn",
+        "external_id",
+        "managed_policy_arns",
+        "tags",
+        "tags_all",
+        "max_session_duration",
+        "assume_role_policy",
+    ] {
+        assert_eq!(a[key], b[key], "{key} differs after import");
+    }
+    ws.destroy().expect_ok();
+}
+
+#[test]
+fn trust_policy_edited_out_of_band_is_repaired() {
+    let name = "acc-role-trust-drift";
+    let ws = Workspace::new(name);
+    ws.config(&role_config(name, ""));
+    ws.apply().expect_ok();
+    // Someone drops the external id condition: the confused-deputy guard is gone.
+    Aws::shared().update_trust(
+        name,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::630399649041:root"},"Action":"sts:AssumeRole"}]}"#,
+    );
+    let plan = ws.plan();
+    plan.expect_changes();
+    assert!(plan.stdout.contains("assume_role_policy"), "{}", plan.stdout);
+    ws.apply().expect_ok();
+    ws.plan().expect_empty_plan();
+    let info = vantage_info();
+    let role = Aws::shared().role(name).expect("role");
+    assert_eq!(
+        role.trust_policy["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"],
+        info["external_id"]
+    );
+    ws.destroy().expect_ok();
+}
+
+#[test]
+fn a_trust_principal_shown_as_a_unique_id_warns_and_is_repaired() {
+    let name = "acc-role-aroa";
+    let ws = Workspace::new(name);
+    ws.config(&role_config(name, ""));
+    ws.apply().expect_ok();
+    let info = vantage_info();
+    let external_id = info["external_id"].as_str().unwrap_or_default();
+    Aws::shared().update_trust(
+        name,
+        &format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"AROAZFRV7IUIYSTS4G3VK"}},"Action":"sts:AssumeRole","Condition":{{"StringEquals":{{"sts:ExternalId":"{external_id}"}}}}}}]}}"#
+        ),
+    );
+    let plan = ws.plan();
+    plan.expect_changes();
+    let text = plan.normalized_output();
+    assert!(
+        text.contains("names a deleted principal") && text.contains("AROAZFRV7IUIYSTS4G3VK"),
+        "{text}"
+    );
+    ws.apply().expect_ok();
+    let role = Aws::shared().role(name).expect("role");
+    assert_eq!(
+        role.trust_policy["Statement"][0]["Principal"]["AWS"],
+        info["iam_role_arn"]
+    );
+    ws.destroy().expect_ok();
+}
+
+#[test]
+fn a_role_deleted_out_of_band_is_recreated() {
+    let name = "acc-role-deleted";
+    let ws = Workspace::new(name);
+    ws.config(&role_config(name, ""));
+    ws.apply().expect_ok();
+    Aws::shared().delete_role(name);
+    let plan = ws.plan();
+    plan.expect_changes();
+    assert!(plan.stdout.contains("will be created"), "{}", plan.stdout);
+    ws.apply().expect_ok();
+    assert!(Aws::shared().role(name).is_some());
+    ws.destroy().expect_ok();
+}
+
+#[test]
+fn unmanaged_inline_policies_show_as_drift_and_are_removed() {
+    let name = "acc-role-unmanaged";
+    let ws = Workspace::new(name);
+    ws.config(&role_config(name, r#"  inline_policies = ["kept"]"#));
+    ws.apply().expect_ok();
+    let read_only =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:Describe*","Resource":"*"}]}"#;
+    Aws::shared().put_role_policy(name, "kept", read_only);
+    Aws::shared().put_role_policy(name, "sneaky", read_only);
+    let plan = ws.plan();
+    plan.expect_changes();
+    assert!(
+        plan.stdout.contains("sneaky"),
+        "the unmanaged policy appears in the plan:\n{}",
+        plan.stdout
+    );
+    ws.apply().expect_ok();
+    let role = Aws::shared().role(name).expect("role");
+    assert_eq!(role.inline_policy_names.iter().collect::<Vec<_>>(), vec!["kept"]);
+    ws.plan().expect_empty_plan();
+
+    // Opting out leaves them alone.
+    ws.config(&role_config(
+        name,
+        "  inline_policies = [\"kept\"]\n  exclusive_inline_policies = false",
+    ));
+    ws.apply().expect_ok();
+    Aws::shared().put_role_policy(name, "sneaky", read_only);
+    ws.apply().expect_ok();
+    assert!(
+        Aws::shared()
+            .role(name)
+            .expect("role")
+            .inline_policy_names
+            .contains("sneaky")
+    );
+    ws.destroy().expect_ok();
+    assert!(
+        Aws::shared().role(name).is_none(),
+        "delete removes inline policies first (no DeleteConflict)"
+    );
+}
+
+#[test]
+fn an_existing_role_gets_an_import_suggestion() {
+    let name = "acc-role-exists";
+    Aws::shared().create_role(
+        name,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::630399649041:root"},"Action":"sts:AssumeRole"}]}"#,
+    );
+    let ws = Workspace::new(name);
+    ws.config(&role_config(name, ""));
+    ws.apply()
+        .expect_error("already exists")
+        .expect_error(r#"import \{ to = vantage_aws_cross_account_role"#)
+        .expect_error(&format!(r#"id = "{name}""#));
+    Aws::shared().delete_role(name);
+}
+
+#[test]
+fn bad_input_is_refused_at_plan_time_with_the_attribute() {
+    let ws = Workspace::new("acc-role-bad");
+    ws.config(
+        r#"resource "vantage_aws_cross_account_role" "this" {
+  name                 = "has spaces"
+  path                 = "no-slashes"
+  max_session_duration = 60
+  permissions_boundary = "boundary"
+  tags                 = { "aws:reserved" = "x" }
+}"#,
+    );
+    let run = ws.plan();
+    run.expect_error(r#""has spaces" is not a valid role name"#)
+        .expect_error(r#""no-slashes" is not a valid IAM path"#)
+        .expect_error("60 is out of range")
+        .expect_error(r#""boundary" is not an IAM policy ARN"#)
+        .expect_error("reserved `aws:` prefix");
+    assert!(
+        run.normalized_output().contains("on main.tf line"),
+        "diagnostics point at the configuration"
+    );
+}
+
+#[test]
+fn the_external_id_stays_out_of_plans_and_trace_logs() {
+    let name = "acc-role-secret";
+    let external_id = vantage_info()["external_id"].as_str().unwrap_or_default().to_string();
+    let mut ws = Workspace::new(name);
+    let log = ws.path().join("trace.log");
+    ws.env("TF_LOG", "trace");
+    ws.env("TF_LOG_PATH", &log.display().to_string());
+    ws.config(&role_config(name, ""));
+    let apply = ws.apply();
+    apply.expect_ok();
+    let plan = ws.run(&["plan", "-no-color"]);
+    let show = ws.run(&["show", "-no-color"]);
+    let text = std::fs::read_to_string(&log).expect("log");
+    for (what, out) in [
+        ("apply", &apply.stdout),
+        ("plan", &plan.stdout),
+        ("show", &show.stdout),
+        ("trace log", &text),
+    ] {
+        assert!(!out.contains(&external_id), "the external id appears in the {what}");
+    }
+    ws.remove_env("TF_LOG");
+    ws.destroy().expect_ok();
+}

@@ -1,0 +1,262 @@
+//! `vantage_aws_role_policy` against the devstack and moto, checked through IAM.
+
+use acceptance_tests::aws::{Aws, document, same_statements};
+use acceptance_tests::{Devstack, Workspace};
+
+fn config(role: &str, policies: &str) -> String {
+    format!(
+        r#"resource "vantage_aws_cross_account_role" "this" {{
+  name            = "{role}"
+  inline_policies = ["root", "custom", "custom2", "autopilot", "cur"]
+}}
+{policies}"#
+    )
+}
+
+#[test]
+fn presets_apply_vantages_documents_with_no_diff_afterwards() {
+    let role = "acc-pol-preset";
+    let ws = Workspace::new(role);
+    ws.config(&config(
+        role,
+        r#"resource "vantage_aws_role_policy" "root" {
+  role   = vantage_aws_cross_account_role.this.name
+  name   = "root"
+  preset = "root"
+}
+resource "vantage_aws_role_policy" "cur" {
+  role       = vantage_aws_cross_account_role.this.name
+  name       = "cur"
+  preset     = "cur_retrieval"
+  cur_bucket = "my-cur-bucket"
+}"#,
+    ));
+    ws.apply().expect_ok();
+    ws.plan().expect_empty_plan();
+    let info = Devstack::shared().vantage_get("/v1/integrations/aws/info");
+    let expected = document(info["policies"]["root"].as_str().unwrap_or_default());
+    let actual = Aws::shared().role_policy(role, "root").expect("root policy");
+    assert!(same_statements(&expected, &actual), "{actual}");
+    let cur = Aws::shared().role_policy(role, "cur").expect("cur policy");
+    assert_eq!(cur["Statement"][0]["Resource"], "arn:aws:s3:::my-cur-bucket/*");
+    ws.destroy().expect_ok();
+    assert!(Aws::shared().role(role).is_none());
+}
+
+#[test]
+fn reordered_jsonencode_shows_no_diff_and_real_changes_update_in_place() {
+    let role = "acc-pol-json";
+    let ws = Workspace::new(role);
+    let policy = |body: &str| {
+        config(
+            role,
+            &format!(
+                r#"resource "vantage_aws_role_policy" "custom" {{
+  role   = vantage_aws_cross_account_role.this.name
+  name   = "custom"
+  policy = {body}
+}}"#
+            ),
+        )
+    };
+    ws.config(&policy(
+        r#"jsonencode({
+    Version = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = ["ec2:DescribeInstances", "s3:ListAllMyBuckets"], Resource = "*" }]
+  })"#,
+    ));
+    ws.apply().expect_ok();
+    ws.plan().expect_empty_plan();
+
+    // Same meaning: other key order, other action order, "*" as a list, pretty-printed.
+    ws.config(&policy(
+        r#"<<EOT
+{
+  "Statement": [
+    { "Resource": ["*"], "Action": ["s3:ListAllMyBuckets", "ec2:DescribeInstances"], "Effect": "allow" }
+  ],
+  "Version": "2012-10-17"
+}
+EOT"#,
+    ));
+    ws.plan().expect_empty_plan();
+
+    // A real change.
+    ws.config(&policy(
+        r#"jsonencode({
+    Version = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = ["ec2:DescribeInstances"], Resource = "*" }]
+  })"#,
+    ));
+    let plan = ws.plan();
+    plan.expect_changes();
+    assert!(plan.stdout.contains("update in-place"), "{}", plan.stdout);
+    ws.apply().expect_ok();
+    let actual = Aws::shared().role_policy(role, "custom").expect("policy");
+    assert_eq!(
+        actual["Statement"][0]["Action"],
+        serde_json::json!(["ec2:DescribeInstances"])
+    );
+
+    // A new name replaces.
+    ws.config(&policy(r#"jsonencode({ Version = "2012-10-17", Statement = [{ Effect = "Allow", Action = "ec2:DescribeInstances", Resource = "*" }] })"#).replace(r#"name   = "custom""#, r#"name   = "custom2""#));
+    let plan = ws.plan();
+    assert!(plan.stdout.contains("must be replaced"), "{}", plan.stdout);
+    ws.apply().expect_ok();
+    assert!(Aws::shared().role_policy(role, "custom").is_none());
+    assert!(Aws::shared().role_policy(role, "custom2").is_some());
+    ws.destroy().expect_ok();
+}
+
+#[test]
+fn a_policy_edited_out_of_band_is_repaired_and_import_matches() {
+    let role = "acc-pol-drift";
+    let ws = Workspace::new(role);
+    ws.config(&config(
+        role,
+        r#"resource "vantage_aws_role_policy" "custom" {
+  role   = vantage_aws_cross_account_role.this.name
+  name   = "custom"
+  policy = jsonencode({ Version = "2012-10-17", Statement = [{ Effect = "Allow", Action = "ce:Get*", Resource = "*" }] })
+}"#,
+    ));
+    ws.apply().expect_ok();
+    Aws::shared().put_role_policy(
+        role,
+        "custom",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ce:*","Resource":"*"}]}"#,
+    );
+    let plan = ws.plan();
+    plan.expect_changes();
+    assert!(plan.stdout.contains("ce:*"), "the drift is visible:\n{}", plan.stdout);
+    ws.apply().expect_ok();
+    let actual = Aws::shared().role_policy(role, "custom").expect("policy");
+    assert_eq!(actual["Statement"][0]["Action"], "ce:Get*");
+
+    let before = ws.state();
+    ws.run(&["state", "rm", "vantage_aws_role_policy.custom"]).expect_ok();
+    ws.run(&[
+        "import",
+        "-no-color",
+        "vantage_aws_role_policy.custom",
+        &format!("{role}:custom"),
+    ])
+    .expect_ok();
+    ws.plan().expect_empty_plan();
+    let after = ws.state();
+    let find = |s: &serde_json::Value| {
+        s["values"]["root_module"]["resources"]
+            .as_array()
+            .and_then(|r| r.iter().find(|x| x["type"] == "vantage_aws_role_policy").cloned())
+            .map(|r| r["values"].clone())
+            .unwrap_or_default()
+    };
+    let (a, b) = (find(&before), find(&after));
+    for key in ["id", "role", "name", "policy"] {
+        assert_eq!(a[key], b[key], "{key} differs after import");
+    }
+    ws.destroy().expect_ok();
+}
+
+#[test]
+fn write_actions_are_refused_unless_allowed() {
+    let role = "acc-pol-write";
+    let ws = Workspace::new(role);
+    let body = |allow: &str| {
+        config(
+            role,
+            &format!(
+                r#"resource "vantage_aws_role_policy" "custom" {{
+  role   = vantage_aws_cross_account_role.this.name
+  name   = "custom"
+  policy = jsonencode({{ Version = "2012-10-17", Statement = [{{ Effect = "Allow", Action = ["ec2:Describe*", "ec2:RunInstances", "ec2:CreateTags"], Resource = "*" }}] }})
+  {allow}
+}}"#
+            ),
+        )
+    };
+    ws.config(&body(""));
+    ws.plan()
+        .expect_error("Write actions in a read-only policy")
+        .expect_error("ec2:RunInstances")
+        .expect_error("allow_write_actions");
+    ws.config(&body("allow_write_actions = true"));
+    ws.apply().expect_ok();
+    ws.destroy().expect_ok();
+}
+
+#[test]
+fn autopilot_needs_an_explicit_opt_in() {
+    let role = "acc-pol-autopilot";
+    let ws = Workspace::new(role);
+    let body = |allow: &str| {
+        config(
+            role,
+            &format!(
+                r#"resource "vantage_aws_role_policy" "autopilot" {{
+  role   = vantage_aws_cross_account_role.this.name
+  name   = "autopilot"
+  preset = "autopilot"
+  {allow}
+}}"#
+            ),
+        )
+    };
+    ws.config(&body(""));
+    ws.plan().expect_error("Autopilot needs allow_write_actions");
+    ws.config(&body("allow_write_actions = true"));
+    ws.apply().expect_ok();
+    assert!(Aws::shared().role_policy(role, "autopilot").is_some());
+    ws.destroy().expect_ok();
+}
+
+#[test]
+fn data_reads_are_refused_unless_allowed() {
+    let ws = Workspace::new("acc-pol-data");
+    ws.config(&config(
+        "acc-pol-data",
+        r#"resource "vantage_aws_role_policy" "custom" {
+  role   = vantage_aws_cross_account_role.this.name
+  name   = "custom"
+  policy = jsonencode({ Version = "2012-10-17", Statement = [{ Effect = "Allow", Action = ["s3:GetObject", "secretsmanager:GetSecretValue"], Resource = "*" }] })
+}"#,
+    ));
+    ws.plan()
+        .expect_error("Data reads in a metadata-only policy")
+        .expect_error("secretsmanager:GetSecretValue")
+        .expect_error("allow_data_reads");
+}
+
+#[test]
+fn bad_policies_and_names_are_refused_with_the_attribute() {
+    let ws = Workspace::new("acc-pol-bad");
+    ws.config(
+        r#"resource "vantage_aws_role_policy" "a" {
+  role   = "r"
+  name   = "bad name!"
+  policy = "{not json"
+}
+resource "vantage_aws_role_policy" "b" {
+  role   = "r"
+  name   = "b"
+  policy = jsonencode({ Version = "2012-10-17", Statement = [] })
+  preset = "root"
+}
+resource "vantage_aws_role_policy" "c" {
+  role   = "r"
+  name   = "c"
+  preset = "cur_retrieval"
+}
+resource "vantage_aws_role_policy" "d" {
+  role   = "r"
+  name   = "d"
+  preset = "everything"
+}"#,
+    );
+    ws.plan()
+        .expect_error("Invalid policy document")
+        .expect_error(r#""bad name!""#)
+        .expect_error("Set `policy` or `preset`, not both")
+        .expect_error("needs `cur_bucket`")
+        .expect_error(r#""everything" is not allowed here"#);
+}

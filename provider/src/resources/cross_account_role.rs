@@ -1,0 +1,1032 @@
+//! `vantage_aws_cross_account_role`: the read-only IAM role Vantage assumes,
+//! trusting Vantage's principal with this account's external id.
+//!
+//! Inline policies: the role owns the *set* of inline policy names. Every
+//! name listed in `inline_policies` is managed elsewhere (by
+//! `vantage_aws_role_policy`); any other inline policy found on the role is
+//! unmanaged, shows as drift in `inline_policy_names`, and is removed on
+//! apply unless `exclusive_inline_policies = false`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use aws_sdk_iam::types::Tag;
+use serde::{Deserialize, Serialize};
+use tfplugin::schema::validators::{custom, int_between};
+use tfplugin::timeouts::{self, Timeouts};
+use tfplugin::{
+    ApplyError, AttrPath, Attribute, ConfigView, Ctx, Diagnostic, Diagnostics, Plan, Resource, Schema, Value,
+};
+
+use crate::ProviderData;
+use crate::clients::aws_errors::describe;
+use crate::clients::retry::{RetryError, retry_while};
+use crate::policy;
+use crate::tags::{self, Tags};
+
+pub const DEFAULT_NAME: &str = "vantage_cross_account_connection";
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+const VIEW_ONLY_ACCESS: &str = "iam::aws:policy/job-function/ViewOnlyAccess";
+
+pub struct CrossAccountRole;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RoleModel {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub path: Option<String>,
+    pub description: Option<String>,
+    pub vantage_principal_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub permissions_boundary: Option<String>,
+    pub max_session_duration: Option<i64>,
+    pub managed_policy_arns: Option<BTreeSet<String>>,
+    pub inline_policies: Option<BTreeSet<String>>,
+    pub exclusive_inline_policies: Option<bool>,
+    pub tags: Option<Tags>,
+    pub tags_all: Option<Tags>,
+    pub arn: Option<String>,
+    pub unique_id: Option<String>,
+    pub create_date: Option<String>,
+    pub assume_role_policy: Option<String>,
+    pub inline_policy_names: Option<BTreeSet<String>>,
+    pub timeouts: Option<Timeouts>,
+}
+
+impl RoleModel {
+    fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(DEFAULT_NAME)
+    }
+    fn timeouts(&self) -> Timeouts {
+        self.timeouts.clone().unwrap_or_default()
+    }
+}
+
+/// The trust policy Vantage needs: its principal may assume the role, only
+/// with this account's external id (which stops the confused-deputy problem).
+pub fn trust_policy(principal: &str, external_id: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "AWS": principal },
+            "Action": "sts:AssumeRole",
+            "Condition": { "StringEquals": { "sts:ExternalId": external_id } }
+        }]
+    })
+    .to_string()
+}
+
+/// Principal and external id from a trust policy of exactly Vantage's shape.
+fn parse_trust(document: &str) -> Option<(String, String)> {
+    let doc: serde_json::Value = serde_json::from_str(document).ok()?;
+    let statements = match &doc["Statement"] {
+        serde_json::Value::Array(a) if a.len() == 1 => a[0].clone(),
+        s @ serde_json::Value::Object(_) => s.clone(),
+        _ => return None,
+    };
+    let one = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(a) if a.len() == 1 => a[0].as_str().map(str::to_string),
+        _ => None,
+    };
+    if !statements["Effect"]
+        .as_str()
+        .is_some_and(|e| e.eq_ignore_ascii_case("allow"))
+    {
+        return None;
+    }
+    if !one(&statements["Action"]).is_some_and(|a| a.eq_ignore_ascii_case("sts:AssumeRole")) {
+        return None;
+    }
+    let principal = one(&statements["Principal"]["AWS"])?;
+    let external_id = one(&statements["Condition"]["StringEquals"]["sts:ExternalId"])?;
+    Some((principal, external_id))
+}
+
+/// A principal IAM shows as a unique id: the trusted role was deleted (and
+/// maybe recreated), so the trust no longer names anything that can assume.
+fn is_unique_id(principal: &str) -> bool {
+    principal.len() == 21 && (principal.starts_with("AROA") || principal.starts_with("AIDA"))
+}
+
+fn name_check(v: &Value) -> Result<(), String> {
+    let Some(s) = v.as_str() else { return Ok(()) };
+    let ok =
+        (1..=64).contains(&s.chars().count()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a valid role name: use 1-64 characters of letters, digits and _+=,.@-"
+        ))
+    }
+}
+
+fn path_check(v: &Value) -> Result<(), String> {
+    let Some(s) = v.as_str() else { return Ok(()) };
+    let ok = s.len() <= 512
+        && s.starts_with('/')
+        && s.ends_with('/')
+        && s.chars().all(|c| ('\u{21}'..='\u{7e}').contains(&c))
+        && !s.contains("//");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a valid IAM path: it must start and end with `/`, like `/` or `/vantage/`"
+        ))
+    }
+}
+
+fn boundary_check(v: &Value) -> Result<(), String> {
+    let Some(s) = v.as_str() else { return Ok(()) };
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "iam"
+        && (parts[4] == "aws" || (parts[4].len() == 12 && parts[4].chars().all(|c| c.is_ascii_digit())))
+        && parts[5].starts_with("policy/")
+        && parts[5].len() > "policy/".len();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not an IAM policy ARN like arn:aws:iam::123456789012:policy/boundary"
+        ))
+    }
+}
+
+fn principal_check(v: &Value) -> Result<(), String> {
+    let Some(s) = v.as_str() else { return Ok(()) };
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let ok = parts.len() == 6 && parts[0] == "arn" && parts[2] == "iam" && parts[4].len() == 12;
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not an IAM principal ARN like arn:aws:iam::630399649041:role/vantage-account-sync-..."
+        ))
+    }
+}
+
+fn external_id_check(v: &Value) -> Result<(), String> {
+    let Some(s) = v.as_str() else { return Ok(()) };
+    let ok = (2..=1224).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c));
+    // Never echo the value: it is a secret.
+    if ok {
+        Ok(())
+    } else {
+        Err("the external id must be 2-1224 characters of letters, digits and _+=,.@:/-".to_string())
+    }
+}
+
+fn managed_arn_check(v: &Value) -> Result<(), String> {
+    let Some(items) = v.elements() else { return Ok(()) };
+    for item in items {
+        if let Some(s) = item.as_str() {
+            boundary_check(&Value::from(s)).map_err(|_| format!("{s:?} is not a managed policy ARN"))?;
+        }
+    }
+    Ok(())
+}
+
+fn iam_error(summary: &str, detail: String) -> Diagnostic {
+    Diagnostic::error(summary, detail)
+}
+
+fn retry_failure<E: std::fmt::Display>(what: &str, e: RetryError<E>, hint: &str) -> Diagnostic {
+    match e {
+        RetryError::Cancelled => {
+            Diagnostic::error(format!("{what} cancelled"), "Terraform asked the provider to stop.")
+        }
+        RetryError::Failed {
+            error,
+            attempts,
+            waited,
+        } if attempts > 1 => Diagnostic::error(
+            format!("{what} failed"),
+            format!(
+                "{error} (still failing after {attempts} attempts over {}s). {hint}",
+                waited.as_secs()
+            ),
+        ),
+        RetryError::Failed { error, .. } => Diagnostic::error(format!("{what} failed"), format!("{error}. {hint}")),
+    }
+}
+
+fn to_tags(all: &Tags) -> Result<Vec<Tag>, Diagnostic> {
+    all.iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| Diagnostic::error("Invalid tag", e.to_string()))
+        })
+        .collect()
+}
+
+/// What IAM holds for a role, read with three calls.
+struct RemoteRole {
+    arn: String,
+    unique_id: String,
+    create_date: String,
+    path: String,
+    description: Option<String>,
+    max_session_duration: i64,
+    permissions_boundary: Option<String>,
+    trust_policy: String,
+    tags: Tags,
+    managed_policy_arns: BTreeSet<String>,
+    inline_policy_names: BTreeSet<String>,
+}
+
+async fn read_remote(iam: &aws_sdk_iam::Client, name: &str) -> Result<Option<RemoteRole>, Diagnostic> {
+    let out = match iam.get_role().role_name(name).send().await {
+        Ok(o) => o,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => return Ok(None),
+        Err(e) => {
+            return Err(iam_error(
+                "Could not read the IAM role",
+                format!("GetRole {name}: {}", describe(&e)),
+            ));
+        }
+    };
+    let Some(role) = out.role() else { return Ok(None) };
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| {
+            iam_error(
+                "Could not read the IAM role",
+                format!("ListAttachedRolePolicies {name}: {}", describe(&e)),
+            )
+        })?;
+    let inline = iam
+        .list_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| {
+            iam_error(
+                "Could not read the IAM role",
+                format!("ListRolePolicies {name}: {}", describe(&e)),
+            )
+        })?;
+    Ok(Some(RemoteRole {
+        arn: role.arn().to_string(),
+        unique_id: role.role_id().to_string(),
+        create_date: role
+            .create_date()
+            .fmt(aws_smithy_types::date_time::Format::DateTime)
+            .unwrap_or_default(),
+        path: role.path().to_string(),
+        description: role.description().filter(|d| !d.is_empty()).map(str::to_string),
+        max_session_duration: role.max_session_duration().map_or(3600, i64::from),
+        permissions_boundary: role
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn())
+            .map(str::to_string),
+        trust_policy: policy::decode_iam(role.assume_role_policy_document().unwrap_or_default()),
+        tags: role
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
+        managed_policy_arns: attached
+            .iter()
+            .filter_map(|p| p.policy_arn())
+            .map(str::to_string)
+            .collect(),
+        inline_policy_names: inline.into_iter().collect(),
+    }))
+}
+
+impl CrossAccountRole {
+    /// The state for what IAM holds, keeping configured strings where they
+    /// mean the same as what was read (no perpetual diffs).
+    fn state_from_remote(ctx: &Ctx<ProviderData>, name: &str, remote: RemoteRole, prior: &RoleModel) -> RoleModel {
+        let default_tags = &ctx.provider().aws.settings.default_tags;
+        let (principal, external_id) = match parse_trust(&remote.trust_policy) {
+            Some((principal, external_id)) => {
+                if is_unique_id(&principal) {
+                    ctx.warn(Diagnostic::warning(
+                        "The role's trust policy names a deleted principal",
+                        format!(
+                            "The trust policy of {name} shows the principal as the unique id {principal} instead \
+                             of an ARN: IAM does this when the trusted role was deleted (and perhaps recreated). \
+                             Vantage cannot assume this role. The next apply puts the trust policy back with \
+                             Vantage's principal ARN."
+                        ),
+                    ));
+                }
+                (Some(principal), Some(external_id))
+            }
+            // Not Vantage's shape (edited out of band): keep the desired values;
+            // the trust document itself differs and the plan repairs it.
+            None => (prior.vantage_principal_arn.clone(), prior.external_id.clone()),
+        };
+        let assume_role_policy = match &prior.assume_role_policy {
+            Some(p) if policy::equivalent(p, &remote.trust_policy) => Some(p.clone()),
+            _ => Some(remote.trust_policy),
+        };
+        RoleModel {
+            id: Some(name.to_string()),
+            name: Some(name.to_string()),
+            path: Some(remote.path),
+            description: remote.description,
+            vantage_principal_arn: principal,
+            external_id,
+            permissions_boundary: remote.permissions_boundary,
+            max_session_duration: Some(remote.max_session_duration),
+            managed_policy_arns: Some(remote.managed_policy_arns),
+            inline_policies: prior.inline_policies.clone(),
+            exclusive_inline_policies: Some(prior.exclusive_inline_policies.unwrap_or(true)),
+            tags: tags::own_tags(&remote.tags, default_tags, prior.tags.as_ref()),
+            tags_all: Some(remote.tags),
+            arn: Some(remote.arn),
+            unique_id: Some(remote.unique_id),
+            create_date: Some(remote.create_date),
+            assume_role_policy,
+            inline_policy_names: Some(remote.inline_policy_names),
+            timeouts: prior.timeouts.clone(),
+        }
+    }
+
+    async fn read_back(
+        ctx: &Ctx<ProviderData>,
+        name: &str,
+        planned: &RoleModel,
+        timeout: Duration,
+    ) -> Result<RoleModel, Diagnostic> {
+        let iam = ctx.provider().aws.iam().await;
+        // Right after create, IAM may not show the role yet.
+        let remote = retry_while(
+            ctx.cancellation(),
+            timeout,
+            || async {
+                read_remote(iam, name)
+                    .await
+                    .and_then(|r| r.ok_or_else(|| Diagnostic::error("", "not visible yet")))
+            },
+            |d| d.detail == "not visible yet",
+        )
+        .await
+        .map_err(|e| match e {
+            RetryError::Failed { error, .. } if error.detail == "not visible yet" => Diagnostic::error(
+                "IAM role not visible after create",
+                format!(
+                    "IAM did not show {name} within {}s of creating it. Run apply again.",
+                    timeout.as_secs()
+                ),
+            ),
+            RetryError::Failed { error, .. } => error,
+            RetryError::Cancelled => Diagnostic::error("Read cancelled", "Terraform asked the provider to stop."),
+        })?;
+        let mut state = Self::state_from_remote(ctx, name, remote, planned);
+        // The trust we just put is the one planned, whatever form IAM returns it in.
+        if let (Some(planned_doc), Some(actual)) = (&planned.assume_role_policy, &state.assume_role_policy)
+            && policy::equivalent(planned_doc, actual)
+        {
+            state.assume_role_policy = Some(planned_doc.clone());
+        }
+        state.tags = planned.tags.clone();
+        Ok(state)
+    }
+}
+
+#[tfplugin::async_trait]
+impl Resource<ProviderData> for CrossAccountRole {
+    type Model = RoleModel;
+
+    fn type_name(&self) -> &'static str {
+        "vantage_aws_cross_account_role"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            "The cross-account IAM role Vantage assumes to read your account: trusts Vantage's principal, \
+             only with your account's external id, and carries read-only permissions (`ViewOnlyAccess` by \
+             default). Inline policies are attached with `vantage_aws_role_policy`; any other inline \
+             policy found on the role shows as drift and is removed (see `exclusive_inline_policies`).",
+        )
+        .attribute(
+            Attribute::string("id")
+                .computed()
+                .use_state_for_unknown()
+                .description("The role name."),
+        )
+        .attribute(
+            Attribute::string("name")
+                .default(DEFAULT_NAME)
+                .requires_replace()
+                .validator(custom("1-64 characters of letters, digits and `_+=,.@-`", name_check))
+                .description("Role name."),
+        )
+        .attribute(
+            Attribute::string("path")
+                .default("/")
+                .requires_replace()
+                .validator(custom("an IAM path such as `/` or `/vantage/`", path_check))
+                .description("IAM path of the role."),
+        )
+        .attribute(
+            Attribute::string("description")
+                .optional()
+                .description("Description of the role."),
+        )
+        .attribute(
+            Attribute::string("vantage_principal_arn")
+                .optional_computed()
+                .validator(custom("an IAM principal ARN", principal_check))
+                .description(
+                    "The principal allowed to assume the role. Defaults to Vantage's principal from \
+                     `/v1/integrations/aws/info` (the `iam_role_arn` of `vantage_aws_provider_info`).",
+                ),
+        )
+        .attribute(
+            Attribute::string("external_id")
+                .optional_computed()
+                .sensitive()
+                .validator(custom(
+                    "2-1224 characters of letters, digits and `_+=,.@:/-`",
+                    external_id_check,
+                ))
+                .description(
+                    "The external id the trust policy requires (`sts:ExternalId`). Defaults to your Vantage \
+                     account's external id.",
+                ),
+        )
+        .attribute(
+            Attribute::string("permissions_boundary")
+                .optional()
+                .validator(custom("an IAM policy ARN", boundary_check))
+                .description("ARN of a managed policy used as the role's permissions boundary."),
+        )
+        .attribute(
+            Attribute::number("max_session_duration")
+                .default(3600i64)
+                .validator(int_between(3600, 43200))
+                .description("Longest session, in seconds, Vantage can get from the role."),
+        )
+        .attribute(
+            Attribute::string_set("managed_policy_arns")
+                .optional_computed()
+                .validator(custom("a set of managed policy ARNs", managed_arn_check))
+                .description(
+                    "Managed policies attached to the role; exactly these are attached. Defaults to \
+                     `arn:<partition>:iam::aws:policy/job-function/ViewOnlyAccess`.",
+                ),
+        )
+        .attribute(Attribute::string_set("inline_policies").optional().description(
+            "Names of the inline policies managed by `vantage_aws_role_policy` resources. Inline policies \
+             with other names are unmanaged.",
+        ))
+        .attribute(Attribute::bool("exclusive_inline_policies").default(true).description(
+            "Remove inline policies the configuration does not manage (not named in `inline_policies`). \
+             With `false`, they are left alone.",
+        ))
+        .attribute(tags::tags_attribute())
+        .attribute(tags::tags_all_attribute())
+        .attribute(
+            Attribute::string("arn")
+                .computed()
+                .use_state_for_unknown()
+                .description("ARN of the role: register it with Vantage."),
+        )
+        .attribute(
+            Attribute::string("unique_id")
+                .computed()
+                .use_state_for_unknown()
+                .description("IAM's unique id of the role (`AROA...`)."),
+        )
+        .attribute(
+            Attribute::string("create_date")
+                .computed()
+                .use_state_for_unknown()
+                .description("When the role was created (RFC 3339)."),
+        )
+        .attribute(
+            Attribute::string("assume_role_policy")
+                .computed()
+                .sensitive()
+                .description("The trust policy as applied (it contains the external id)."),
+        )
+        .attribute(
+            Attribute::string_set("inline_policy_names")
+                .computed()
+                .description("Every inline policy on the role, managed or not. Unmanaged ones appear here as drift."),
+        )
+        .block(timeouts::block(&["create", "update", "delete"]))
+    }
+
+    async fn modify_plan(&self, ctx: &Ctx<ProviderData>, plan: &mut Plan) -> Result<(), Diagnostics> {
+        let config: RoleModel = plan.config()?;
+        let prior: Option<RoleModel> = plan.prior()?;
+        let config_value = plan.config_value().clone();
+        let data = ctx.provider();
+
+        // Principal and external id: configured, else Vantage's.
+        let principal_unknown = config_value.attr("vantage_principal_arn").is_unknown();
+        let external_unknown = config_value.attr("external_id").is_unknown();
+        let mut principal = config.vantage_principal_arn.clone();
+        let mut external_id = config.external_id.clone();
+        if (principal.is_none() && !principal_unknown) || (external_id.is_none() && !external_unknown) {
+            let info = data.aws_provider_info(ctx.cancellation()).await.map_err(|e| {
+                let mut d = e.to_diagnostic("Could not read Vantage's principal and external id");
+                d.detail.push_str(
+                    " Alternatively set `vantage_principal_arn` and `external_id` on the role to skip this lookup.",
+                );
+                Diagnostics::from(d)
+            })?;
+            principal = principal.or_else(|| Some(info.iam_role_arn.clone()));
+            external_id = external_id.or_else(|| Some(info.external_id.clone()));
+        }
+        if !principal_unknown {
+            plan.set("vantage_principal_arn", principal.clone());
+        }
+        if !external_unknown {
+            plan.set("external_id", external_id.clone());
+        }
+        match (&principal, &external_id) {
+            (Some(p), Some(e)) if !principal_unknown && !external_unknown => {
+                let desired = trust_policy(p, e);
+                let keep = prior
+                    .as_ref()
+                    .and_then(|r| r.assume_role_policy.clone())
+                    .filter(|prior_doc| policy::equivalent(prior_doc, &desired));
+                plan.set("assume_role_policy", keep.unwrap_or(desired));
+            }
+            _ => plan.set_unknown("assume_role_policy"),
+        }
+
+        if config_value.attr("managed_policy_arns").is_null() {
+            let default = format!("arn:{}:{VIEW_ONLY_ACCESS}", data.aws.settings.partition());
+            plan.set("managed_policy_arns", Value::Set(vec![Value::from(default)]));
+        }
+
+        if !config_value.attr("tags").is_unknown() {
+            let all = tags::merge(&data.aws.settings.default_tags, config.tags.as_ref());
+            plan.set(
+                "tags_all",
+                Value::Map(all.into_iter().map(|(k, v)| (k, Value::from(v))).collect()),
+            );
+        }
+
+        let names: Value = match &prior {
+            None => Value::Set(Vec::new()),
+            Some(prior) => {
+                let current = prior.inline_policy_names.clone().unwrap_or_default();
+                let exclusive = config.exclusive_inline_policies.unwrap_or(true);
+                let managed = config.inline_policies.clone().unwrap_or_default();
+                if config_value.attr("inline_policies").is_unknown() {
+                    Value::Unknown
+                } else {
+                    let keep: Vec<Value> = current
+                        .into_iter()
+                        .filter(|n| !exclusive || managed.contains(n))
+                        .map(Value::from)
+                        .collect();
+                    Value::Set(keep)
+                }
+            }
+        };
+        plan.set("inline_policy_names", names);
+        if let Some(prior) = &prior {
+            plan.set("id", prior.id.clone());
+        } else {
+            plan.set("id", config.name.clone().unwrap_or_else(|| DEFAULT_NAME.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn create(&self, ctx: &Ctx<ProviderData>, planned: RoleModel) -> Result<RoleModel, ApplyError<RoleModel>> {
+        let name = planned.name().to_string();
+        let timeout = planned.timeouts().create_or(DEFAULT_TIMEOUT);
+        let iam = ctx.provider().aws.iam().await;
+        let trust = planned.assume_role_policy.clone().unwrap_or_default();
+        let all_tags = planned.tags_all.clone().unwrap_or_default();
+        let tag_list = to_tags(&all_tags)?;
+
+        let created = retry_while(
+            ctx.cancellation(),
+            timeout,
+            || {
+                let mut req = iam
+                    .create_role()
+                    .role_name(&name)
+                    .path(planned.path.as_deref().unwrap_or("/"))
+                    .assume_role_policy_document(&trust)
+                    .max_session_duration(planned.max_session_duration.unwrap_or(3600) as i32)
+                    .set_tags(if tag_list.is_empty() {
+                        None
+                    } else {
+                        Some(tag_list.clone())
+                    });
+                if let Some(d) = &planned.description {
+                    req = req.description(d);
+                }
+                if let Some(b) = &planned.permissions_boundary {
+                    req = req.permissions_boundary(b);
+                }
+                req.send()
+            },
+            // A principal created seconds ago is "invalid" until IAM propagates it.
+            |e| {
+                e.as_service_error().is_some_and(|s| {
+                    s.is_malformed_policy_document_exception()
+                        && s.to_string().to_ascii_lowercase().contains("invalid principal")
+                })
+            },
+        )
+        .await;
+        match created {
+            Ok(_) => {}
+            Err(RetryError::Failed { error, .. })
+                if error
+                    .as_service_error()
+                    .is_some_and(|s| s.is_entity_already_exists_exception()) =>
+            {
+                return Err(Diagnostic::error(
+                    "IAM role already exists",
+                    format!(
+                        "A role named {name:?} already exists in this account (perhaps left by an earlier \
+                         onboarding). Adopt it instead of creating it: add\n\n  import {{\n    to = \
+                         vantage_aws_cross_account_role.<this resource's name>\n    id = \"{name}\"\n  }}\n\n\
+                         and run apply again, or choose another `name`."
+                    ),
+                )
+                .at(AttrPath::new("name"))
+                .into());
+            }
+            Err(e) => {
+                return Err(retry_failure(
+                    "Creating the IAM role",
+                    map_retry(e, |e| describe(&e)),
+                    "Check that `vantage_principal_arn` names an existing principal.",
+                )
+                .into());
+            }
+        }
+
+        // From here on the role exists: every failure returns it as partial state.
+        let mut partial = planned.clone();
+        partial.id = Some(name.clone());
+        partial.managed_policy_arns = Some(BTreeSet::new());
+        partial.inline_policy_names = Some(BTreeSet::new());
+        for arn in planned.managed_policy_arns.clone().unwrap_or_default() {
+            let attached = retry_while(
+                ctx.cancellation(),
+                timeout,
+                || iam.attach_role_policy().role_name(&name).policy_arn(&arn).send(),
+                |e| {
+                    e.as_service_error()
+                        .is_some_and(|s| s.is_no_such_entity_exception() && s.to_string().contains("role"))
+                },
+            )
+            .await;
+            if let Err(e) = attached {
+                let d = retry_failure(
+                    &format!("Attaching {arn}"),
+                    map_retry(e, |e| describe(&e)),
+                    "Check that the policy ARN exists in this partition.",
+                )
+                .at(AttrPath::new("managed_policy_arns"));
+                return Err(ApplyError::with_partial_state(partial, d));
+            }
+            if let Some(set) = partial.managed_policy_arns.as_mut() {
+                set.insert(arn.clone());
+            }
+        }
+        match Self::read_back(ctx, &name, &planned, timeout).await {
+            Ok(state) => Ok(state),
+            Err(d) => Err(ApplyError::with_partial_state(partial, d)),
+        }
+    }
+
+    async fn read(&self, ctx: &Ctx<ProviderData>, current: RoleModel) -> Result<Option<RoleModel>, Diagnostics> {
+        let name = current.name().to_string();
+        let iam = ctx.provider().aws.iam().await;
+        let Some(remote) = read_remote(iam, &name).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Self::state_from_remote(ctx, &name, remote, &current)))
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx<ProviderData>,
+        prior: RoleModel,
+        planned: RoleModel,
+    ) -> Result<RoleModel, ApplyError<RoleModel>> {
+        let name = planned.name().to_string();
+        let timeout = planned.timeouts().update_or(DEFAULT_TIMEOUT);
+        let iam = ctx.provider().aws.iam().await;
+        let fail = |summary: &str, detail: String| ApplyError::from(Diagnostic::error(summary, detail));
+
+        if planned.description != prior.description || planned.max_session_duration != prior.max_session_duration {
+            iam.update_role()
+                .role_name(&name)
+                .description(planned.description.clone().unwrap_or_default())
+                .max_session_duration(planned.max_session_duration.unwrap_or(3600) as i32)
+                .send()
+                .await
+                .map_err(|e| {
+                    fail(
+                        "Updating the IAM role failed",
+                        format!("UpdateRole {name}: {}", describe(&e)),
+                    )
+                })?;
+        }
+        if planned.assume_role_policy != prior.assume_role_policy
+            && let Some(doc) = &planned.assume_role_policy
+        {
+            retry_while(
+                ctx.cancellation(),
+                timeout,
+                || {
+                    iam.update_assume_role_policy()
+                        .role_name(&name)
+                        .policy_document(doc)
+                        .send()
+                },
+                |e| {
+                    e.as_service_error().is_some_and(|s| {
+                        s.is_malformed_policy_document_exception()
+                            && s.to_string().to_ascii_lowercase().contains("invalid principal")
+                    })
+                },
+            )
+            .await
+            .map_err(|e| {
+                ApplyError::from(retry_failure(
+                    "Updating the trust policy",
+                    map_retry(e, |e| describe(&e)),
+                    "Check that `vantage_principal_arn` names an existing principal.",
+                ))
+            })?;
+        }
+        if planned.permissions_boundary != prior.permissions_boundary {
+            let result = match &planned.permissions_boundary {
+                Some(b) => iam
+                    .put_role_permissions_boundary()
+                    .role_name(&name)
+                    .permissions_boundary(b)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| describe(&e)),
+                None => iam
+                    .delete_role_permissions_boundary()
+                    .role_name(&name)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| describe(&e)),
+            };
+            result.map_err(|e| fail("Updating the permissions boundary failed", e))?;
+        }
+        let before = prior.managed_policy_arns.clone().unwrap_or_default();
+        let after = planned.managed_policy_arns.clone().unwrap_or_default();
+        for arn in after.difference(&before) {
+            iam.attach_role_policy()
+                .role_name(&name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| fail("Attaching a managed policy failed", format!("{arn}: {}", describe(&e))))?;
+        }
+        for arn in before.difference(&after) {
+            match iam.detach_role_policy().role_name(&name).policy_arn(arn).send().await {
+                Ok(_) => {}
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
+                Err(e) => {
+                    return Err(fail(
+                        "Detaching a managed policy failed",
+                        format!("{arn}: {}", describe(&e)),
+                    ));
+                }
+            }
+        }
+        let (set, remove) = tags::diff(
+            prior.tags_all.as_ref().unwrap_or(&BTreeMap::new()),
+            planned.tags_all.as_ref().unwrap_or(&BTreeMap::new()),
+        );
+        if !remove.is_empty() {
+            iam.untag_role()
+                .role_name(&name)
+                .set_tag_keys(Some(remove))
+                .send()
+                .await
+                .map_err(|e| fail("Removing tags failed", describe(&e)))?;
+        }
+        if !set.is_empty() {
+            iam.tag_role()
+                .role_name(&name)
+                .set_tags(Some(to_tags(&set)?))
+                .send()
+                .await
+                .map_err(|e| fail("Tagging the role failed", describe(&e)))?;
+        }
+        if planned.exclusive_inline_policies.unwrap_or(true) {
+            let managed = planned.inline_policies.clone().unwrap_or_default();
+            let current = prior.inline_policy_names.clone().unwrap_or_default();
+            for unmanaged in current.iter().filter(|n| !managed.contains(*n)) {
+                match iam
+                    .delete_role_policy()
+                    .role_name(&name)
+                    .policy_name(unmanaged)
+                    .send()
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
+                    Err(e) => {
+                        return Err(fail(
+                            "Removing an unmanaged inline policy failed",
+                            format!("{unmanaged}: {}", describe(&e)),
+                        ));
+                    }
+                }
+            }
+        }
+        let mut state = Self::read_back(ctx, &name, &planned, timeout)
+            .await
+            .map_err(ApplyError::from)?;
+        // Inline policies named in the configuration may be (re)created by their own
+        // resources later in this apply; the set planned is what this step left.
+        if let Some(planned_names) = &planned.inline_policy_names {
+            state.inline_policy_names = Some(planned_names.clone());
+        }
+        Ok(state)
+    }
+
+    async fn delete(&self, ctx: &Ctx<ProviderData>, prior: RoleModel) -> Result<(), Diagnostics> {
+        let name = prior.name().to_string();
+        let timeout = prior.timeouts().delete_or(DEFAULT_TIMEOUT);
+        let iam = ctx.provider().aws.iam().await;
+        let Some(remote) = read_remote(iam, &name).await? else {
+            return Ok(());
+        };
+        // IAM refuses to delete a role that still has policies (DeleteConflict).
+        for arn in &remote.managed_policy_arns {
+            if let Err(e) = iam.detach_role_policy().role_name(&name).policy_arn(arn).send().await
+                && !e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception())
+            {
+                return Err(
+                    Diagnostic::error("Detaching a managed policy failed", format!("{arn}: {}", describe(&e))).into(),
+                );
+            }
+        }
+        for policy_name in &remote.inline_policy_names {
+            if let Err(e) = iam
+                .delete_role_policy()
+                .role_name(&name)
+                .policy_name(policy_name)
+                .send()
+                .await
+                && !e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception())
+            {
+                return Err(Diagnostic::error(
+                    "Deleting an inline policy failed",
+                    format!("{policy_name}: {}", describe(&e)),
+                )
+                .into());
+            }
+        }
+        let deleted = retry_while(
+            ctx.cancellation(),
+            timeout,
+            || iam.delete_role().role_name(&name).send(),
+            |e| e.as_service_error().is_some_and(|s| s.is_delete_conflict_exception()),
+        )
+        .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(RetryError::Failed { error, .. })
+                if error
+                    .as_service_error()
+                    .is_some_and(|s| s.is_no_such_entity_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(retry_failure(
+                "Deleting the IAM role",
+                map_retry(e, |e| describe(&e)),
+                "Something else still uses the role (an instance profile?); detach it and retry.",
+            )
+            .into()),
+        }
+    }
+
+    async fn import(&self, ctx: &Ctx<ProviderData>, id: &str) -> Result<RoleModel, Diagnostics> {
+        name_check(&Value::from(id)).map_err(|e| {
+            Diagnostics::from(Diagnostic::error(
+                "Invalid import id",
+                format!("{e}. Import the role by its name."),
+            ))
+        })?;
+        let iam = ctx.provider().aws.iam().await;
+        let Some(remote) = read_remote(iam, id).await? else {
+            return Err(Diagnostic::error(
+                "Cannot import a missing role",
+                format!("There is no IAM role named {id:?} in this account."),
+            )
+            .into());
+        };
+        let inline = remote.inline_policy_names.clone();
+        let prior = RoleModel {
+            name: Some(id.to_string()),
+            // What is there when importing is what the configuration manages.
+            inline_policies: if inline.is_empty() { None } else { Some(inline) },
+            exclusive_inline_policies: Some(true),
+            ..RoleModel::default()
+        };
+        Ok(Self::state_from_remote(ctx, id, remote, &prior))
+    }
+
+    async fn validate(&self, config: &ConfigView<'_>) -> Diagnostics {
+        let mut diags = Diagnostics::new();
+        if let tfplugin::Val::Known(names) = config.get::<BTreeSet<String>>("inline_policies") {
+            for n in names {
+                if let Err(e) = policy::validate_policy_name(&n) {
+                    diags.push(Diagnostic::error("Invalid inline policy name", e).at(AttrPath::new("inline_policies")));
+                }
+            }
+        }
+        diags
+    }
+}
+
+fn map_retry<E, F: FnOnce(E) -> String>(e: RetryError<E>, f: F) -> RetryError<String> {
+    match e {
+        RetryError::Failed {
+            error,
+            attempts,
+            waited,
+        } => RetryError::Failed {
+            error: f(error),
+            attempts,
+            waited,
+        },
+        RetryError::Cancelled => RetryError::Cancelled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trust_policy_round_trips_through_the_parser() {
+        let doc = trust_policy("arn:aws:iam::630399649041:role/vantage-x", "abcdefghijklmnopqrstuv");
+        assert_eq!(
+            parse_trust(&doc),
+            Some((
+                "arn:aws:iam::630399649041:role/vantage-x".to_string(),
+                "abcdefghijklmnopqrstuv".to_string()
+            ))
+        );
+    }
+
+    #[test]
+    fn trust_without_external_id_is_not_vantages_shape() {
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::630399649041:root"},"Action":"sts:AssumeRole"}]}"#;
+        assert_eq!(parse_trust(doc), None);
+    }
+
+    #[test]
+    fn unique_ids_are_recognised() {
+        assert!(is_unique_id("AROAZFRV7IUIYSTS4G3VK"));
+        assert!(!is_unique_id("arn:aws:iam::630399649041:role/x"));
+    }
+
+    #[test]
+    fn names_and_paths_are_checked() {
+        assert!(name_check(&Value::from("vantage_cross_account_connection")).is_ok());
+        assert!(name_check(&Value::from("has space")).is_err());
+        assert!(name_check(&Value::from("x".repeat(65))).is_err());
+        assert!(path_check(&Value::from("/")).is_ok());
+        assert!(path_check(&Value::from("/team/")).is_ok());
+        assert!(path_check(&Value::from("team")).is_err());
+        assert!(boundary_check(&Value::from("arn:aws:iam::123456789012:policy/b")).is_ok());
+        assert!(boundary_check(&Value::from("arn:aws:iam::aws:policy/job-function/ViewOnlyAccess")).is_ok());
+        assert!(boundary_check(&Value::from("boundary")).is_err());
+    }
+
+    #[test]
+    fn external_id_errors_never_echo_the_value() {
+        let err = external_id_check(&Value::from("bad value with spaces")).expect_err("invalid");
+        assert!(!err.contains("bad value"));
+    }
+}

@@ -1,0 +1,537 @@
+//! `vantage_aws_role_policy`: one inline policy on the cross-account role,
+//! either raw JSON or one of Vantage's published presets. Read-only by
+//! default: write actions and data reads are refused at plan time unless
+//! explicitly allowed.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tfplugin::schema::validators::{custom, one_of};
+use tfplugin::timeouts::{self, Timeouts};
+use tfplugin::{
+    ApplyError, AttrPath, Attribute, ConfigView, Ctx, Diagnostic, Diagnostics, Plan, Resource, Schema, Val, Value,
+};
+
+use crate::ProviderData;
+use crate::clients::aws_errors::describe;
+use crate::clients::retry::{RetryError, retry_while};
+use crate::clients::vantage::AwsProviderInfo;
+use crate::policy::{self, PolicyDocument};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// IAM's quota for all inline policies of one role, whitespace excluded.
+pub const ROLE_INLINE_LIMIT: usize = policy::ROLE_INLINE_POLICY_LIMIT;
+
+pub const PRESETS: [&str; 5] = ["root", "cloudwatch", "resources", "autopilot", "cur_retrieval"];
+
+pub struct RolePolicy;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RolePolicyModel {
+    pub id: Option<String>,
+    pub role: String,
+    pub name: String,
+    pub policy: Option<String>,
+    pub preset: Option<String>,
+    pub cur_bucket: Option<String>,
+    pub allow_write_actions: Option<bool>,
+    pub allow_data_reads: Option<bool>,
+    pub timeouts: Option<Timeouts>,
+}
+
+/// The policy granting Vantage read access to CUR files in `bucket`.
+pub fn cur_retrieval_policy(bucket: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectAcl"],
+            "Resource": format!("arn:aws:s3:::{bucket}/*")
+        }]
+    })
+    .to_string()
+}
+
+/// A preset's document, from Vantage's provider info.
+fn preset_document(info: &AwsProviderInfo, preset: &str, cur_bucket: Option<&str>) -> Result<String, Diagnostic> {
+    let p = &info.policies;
+    let doc = match preset {
+        "root" => p.root.clone(),
+        "cloudwatch" => p.cloudwatch.clone(),
+        "resources" => p.resources.clone(),
+        "autopilot" => p.autopilot.clone(),
+        "cur_retrieval" => cur_bucket.map(cur_retrieval_policy),
+        _ => None,
+    };
+    doc.ok_or_else(|| {
+        Diagnostic::error(
+            "Preset not available",
+            format!("Vantage's provider info has no {preset:?} policy document. Use `policy` with the JSON instead."),
+        )
+        .at(AttrPath::new("preset"))
+    })
+}
+
+fn policy_name_check(v: &Value) -> Result<(), String> {
+    v.as_str().map_or(Ok(()), policy::validate_policy_name)
+}
+
+fn role_name_check(v: &Value) -> Result<(), String> {
+    let Some(s) = v.as_str() else { return Ok(()) };
+    let ok =
+        (1..=64).contains(&s.chars().count()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a role name (1-64 characters of letters, digits and _+=,.@-); give the name, not the ARN"
+        ))
+    }
+}
+
+fn bucket_check(v: &Value) -> Result<(), String> {
+    v.as_str().map_or(Ok(()), crate::s3::validate_bucket_name)
+}
+
+/// Findings of the read-only and metadata-only guards for a document.
+struct Guarded {
+    writes: Vec<policy::Finding>,
+    data_reads: Vec<policy::Finding>,
+}
+
+fn guard(doc: &PolicyDocument, cur_bucket: Option<&str>) -> Guarded {
+    Guarded {
+        writes: policy::write_actions(doc),
+        data_reads: policy::data_reads(doc, cur_bucket),
+    }
+}
+
+fn write_message(findings: &[policy::Finding]) -> String {
+    format!(
+        "This policy would let Vantage change your account: {}. Vantage's integration is read-only by \
+         default; set `allow_write_actions = true` only if you mean to grant these (Autopilot needs them).",
+        policy::describe_findings(findings)
+    )
+}
+
+fn data_message(findings: &[policy::Finding]) -> String {
+    format!(
+        "This policy would let Vantage read data or credentials, not just metadata: {}. Set \
+         `allow_data_reads = true` only if you mean to grant these.",
+        policy::describe_findings(findings)
+    )
+}
+
+#[tfplugin::async_trait]
+impl Resource<ProviderData> for RolePolicy {
+    type Model = RolePolicyModel;
+
+    fn type_name(&self) -> &'static str {
+        "vantage_aws_role_policy"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            "One inline policy on the cross-account role: your own JSON (`policy`) or one of Vantage's \
+             published documents (`preset`). Write actions and data reads are refused at plan time unless \
+             `allow_write_actions` / `allow_data_reads` say otherwise. Equivalent JSON (reordered, \
+             reformatted, `\"x\"` vs `[\"x\"]`) never shows as a change.",
+        )
+        .attribute(
+            Attribute::string("id")
+                .computed()
+                .use_state_for_unknown()
+                .description("`role:name`."),
+        )
+        .attribute(
+            Attribute::string("role")
+                .required()
+                .requires_replace()
+                .validator(custom("an IAM role name", role_name_check))
+                .description("Name of the role, e.g. `vantage_aws_cross_account_role.this.name`."),
+        )
+        .attribute(
+            Attribute::string("name")
+                .required()
+                .requires_replace()
+                .validator(custom(
+                    "1-128 characters of letters, digits and `_+=,.@-`",
+                    policy_name_check,
+                ))
+                .description("Name of the inline policy. List it in the role's `inline_policies`."),
+        )
+        .attribute(
+            Attribute::string("policy")
+                .optional_computed()
+                .semantic_equality(|a, b| match (a.as_str(), b.as_str()) {
+                    (Some(a), Some(b)) => policy::equivalent(a, b),
+                    _ => false,
+                })
+                .description("The policy document (JSON). Computed when `preset` is used."),
+        )
+        .attribute(
+            Attribute::string("preset")
+                .optional()
+                .validator(one_of(&PRESETS))
+                .description(
+                    "One of Vantage's documents instead of `policy`: `root` (billing read-only), `cloudwatch`, \
+                     `resources`, `autopilot` (write actions: needs `allow_write_actions`), `cur_retrieval` \
+                     (read the CUR files in `cur_bucket`).",
+                ),
+        )
+        .attribute(
+            Attribute::string("cur_bucket")
+                .optional()
+                .validator(custom("an S3 bucket name", bucket_check))
+                .description("Bucket holding the CUR files, for `preset = \"cur_retrieval\"`."),
+        )
+        .attribute(
+            Attribute::bool("allow_write_actions")
+                .default(false)
+                .description("Allow actions AWS classifies as Write, Permissions management or Tagging."),
+        )
+        .attribute(Attribute::bool("allow_data_reads").default(false).description(
+            "Allow reads of data or credentials (S3 objects outside the CUR bucket, DynamoDB items, secrets, \
+             parameters, KMS decryption, ...).",
+        ))
+        .block(timeouts::block(&["create", "update"]))
+    }
+
+    async fn validate(&self, config: &ConfigView<'_>) -> Diagnostics {
+        let mut diags = Diagnostics::new();
+        let policy: Val<String> = config.get("policy");
+        let preset: Val<String> = config.get("preset");
+        let cur_bucket: Val<String> = config.get("cur_bucket");
+        match (&policy, &preset) {
+            (Val::Null, Val::Null) => diags.push(Diagnostic::error(
+                "Missing policy",
+                "Set either `policy` (a JSON document) or `preset` (one of Vantage's documents).",
+            )),
+            (Val::Known(_) | Val::Unknown, Val::Known(_) | Val::Unknown) => diags.push(
+                Diagnostic::error("Conflicting arguments", "Set `policy` or `preset`, not both.")
+                    .at(AttrPath::new("policy")),
+            ),
+            _ => {}
+        }
+        let is_cur = matches!(&preset, Val::Known(p) if p == "cur_retrieval");
+        if is_cur && cur_bucket.is_null() {
+            diags.push(
+                Diagnostic::error(
+                    "Missing cur_bucket",
+                    "`preset = \"cur_retrieval\"` needs `cur_bucket`, the bucket CUR delivers to.",
+                )
+                .at(AttrPath::new("cur_bucket")),
+            );
+        }
+        if !is_cur && !preset.is_unknown() && !cur_bucket.is_null() {
+            diags.push(
+                Diagnostic::error(
+                    "Unexpected cur_bucket",
+                    "`cur_bucket` only applies to `preset = \"cur_retrieval\"`.",
+                )
+                .at(AttrPath::new("cur_bucket")),
+            );
+        }
+        let allow_writes = config.get::<bool>("allow_write_actions").known().unwrap_or(false);
+        let allow_data = config.get::<bool>("allow_data_reads").known().unwrap_or(false);
+        if matches!(&preset, Val::Known(p) if p == "autopilot")
+            && !allow_writes
+            && !config.get::<bool>("allow_write_actions").is_unknown()
+        {
+            diags.push(
+                Diagnostic::error(
+                    "Autopilot needs allow_write_actions",
+                    "The autopilot preset lets Vantage buy reservations and open support cases (write actions). \
+                     Set `allow_write_actions = true` to opt in.",
+                )
+                .at(AttrPath::new("allow_write_actions")),
+            );
+        }
+        if let Val::Known(text) = &policy {
+            match PolicyDocument::parse(text) {
+                Err(e) => {
+                    diags.push(Diagnostic::error("Invalid policy document", format!("{e}")).at(AttrPath::new("policy")))
+                }
+                Ok(doc) => {
+                    let size = policy::size_without_whitespace(text);
+                    if size > ROLE_INLINE_LIMIT {
+                        diags.push(
+                            Diagnostic::error(
+                                "Policy too large",
+                                format!(
+                                    "The document has {size} characters without whitespace; IAM allows {ROLE_INLINE_LIMIT} \
+                                     for all inline policies of a role together. Split it across roles or use a managed policy."
+                                ),
+                            )
+                            .at(AttrPath::new("policy")),
+                        );
+                    }
+                    let g = guard(&doc, cur_bucket.clone().known().as_deref());
+                    if !g.writes.is_empty() && !allow_writes {
+                        diags.push(
+                            Diagnostic::error("Write actions in a read-only policy", write_message(&g.writes))
+                                .at(AttrPath::new("policy")),
+                        );
+                    }
+                    if !g.data_reads.is_empty() && !allow_data {
+                        diags.push(
+                            Diagnostic::error("Data reads in a metadata-only policy", data_message(&g.data_reads))
+                                .at(AttrPath::new("policy")),
+                        );
+                    }
+                }
+            }
+        }
+        diags
+    }
+
+    async fn modify_plan(&self, ctx: &Ctx<ProviderData>, plan: &mut Plan) -> Result<(), Diagnostics> {
+        if plan.is_destroy() {
+            return Ok(());
+        }
+        let config_value = plan.config_value().clone();
+        let role = config_value.attr("role").as_str().map(str::to_string);
+        let name = config_value.attr("name").as_str().map(str::to_string);
+        match (&role, &name) {
+            (Some(r), Some(n)) => plan.set("id", format!("{r}:{n}")),
+            _ => plan.set_unknown("id"),
+        }
+        let Some(preset) = config_value.attr("preset").as_str().map(str::to_string) else {
+            return Ok(());
+        };
+        let bucket = config_value.attr("cur_bucket");
+        if bucket.is_unknown() {
+            plan.set_unknown("policy");
+            return Ok(());
+        }
+        let info = ctx
+            .provider()
+            .aws_provider_info(ctx.cancellation())
+            .await
+            .map_err(|e| {
+                Diagnostics::from(
+                    e.to_diagnostic("Could not read Vantage's policy documents")
+                        .at(AttrPath::new("preset")),
+                )
+            })?;
+        let desired = preset_document(info, &preset, bucket.as_str())?;
+        let prior: Option<RolePolicyModel> = plan.prior()?;
+        let keep = prior.and_then(|p| p.policy).filter(|p| policy::equivalent(p, &desired));
+        // Presets are applied as Vantage publishes them; actions a guard would refuse are named, not refused.
+        if let Ok(doc) = PolicyDocument::parse(&desired) {
+            let g = guard(&doc, bucket.as_str());
+            let allow_writes = config_value.attr("allow_write_actions").as_bool().unwrap_or(false);
+            let allow_data = config_value.attr("allow_data_reads").as_bool().unwrap_or(false);
+            if !g.writes.is_empty() && !allow_writes {
+                ctx.warn(
+                    Diagnostic::warning(
+                        format!("Preset {preset:?} holds write actions"),
+                        write_message(&g.writes),
+                    )
+                    .at(AttrPath::new("preset")),
+                );
+            }
+            if !g.data_reads.is_empty() && !allow_data {
+                ctx.warn(
+                    Diagnostic::warning(
+                        format!("Preset {preset:?} holds data reads"),
+                        data_message(&g.data_reads),
+                    )
+                    .at(AttrPath::new("preset")),
+                );
+            }
+        }
+        plan.set("policy", keep.unwrap_or(desired));
+        Ok(())
+    }
+
+    async fn create(
+        &self,
+        ctx: &Ctx<ProviderData>,
+        planned: RolePolicyModel,
+    ) -> Result<RolePolicyModel, ApplyError<RolePolicyModel>> {
+        let timeout = planned.timeouts.clone().unwrap_or_default().create_or(DEFAULT_TIMEOUT);
+        put(ctx, &planned, timeout).await?;
+        Ok(RolePolicyModel {
+            id: Some(format!("{}:{}", planned.role, planned.name)),
+            ..planned
+        })
+    }
+
+    async fn read(
+        &self,
+        ctx: &Ctx<ProviderData>,
+        current: RolePolicyModel,
+    ) -> Result<Option<RolePolicyModel>, Diagnostics> {
+        let iam = ctx.provider().aws.iam().await;
+        let out = match iam
+            .get_role_policy()
+            .role_name(&current.role)
+            .policy_name(&current.name)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => return Ok(None),
+            Err(e) => {
+                return Err(Diagnostic::error(
+                    "Could not read the inline policy",
+                    format!("GetRolePolicy {}/{}: {}", current.role, current.name, describe(&e)),
+                )
+                .into());
+            }
+        };
+        let actual = policy::decode_iam(out.policy_document());
+        let policy = match &current.policy {
+            Some(p) if policy::equivalent(p, &actual) => p.clone(),
+            _ => actual,
+        };
+        Ok(Some(RolePolicyModel {
+            policy: Some(policy),
+            ..current
+        }))
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx<ProviderData>,
+        _prior: RolePolicyModel,
+        planned: RolePolicyModel,
+    ) -> Result<RolePolicyModel, ApplyError<RolePolicyModel>> {
+        let timeout = planned.timeouts.clone().unwrap_or_default().update_or(DEFAULT_TIMEOUT);
+        put(ctx, &planned, timeout).await?;
+        Ok(planned)
+    }
+
+    async fn delete(&self, ctx: &Ctx<ProviderData>, prior: RolePolicyModel) -> Result<(), Diagnostics> {
+        let iam = ctx.provider().aws.iam().await;
+        match iam
+            .delete_role_policy()
+            .role_name(&prior.role)
+            .policy_name(&prior.name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(()),
+            Err(e) => Err(Diagnostic::error(
+                "Could not delete the inline policy",
+                format!("DeleteRolePolicy {}/{}: {}", prior.role, prior.name, describe(&e)),
+            )
+            .into()),
+        }
+    }
+
+    async fn import(&self, ctx: &Ctx<ProviderData>, id: &str) -> Result<RolePolicyModel, Diagnostics> {
+        let Some((role, name)) = id.split_once(':').filter(|(r, n)| !r.is_empty() && !n.is_empty()) else {
+            return Err(Diagnostic::error(
+                "Invalid import id",
+                format!("{id:?} is not `role:name`, e.g. `vantage_cross_account_connection:root`."),
+            )
+            .into());
+        };
+        let state = RolePolicyModel {
+            id: Some(id.to_string()),
+            role: role.to_string(),
+            name: name.to_string(),
+            allow_write_actions: Some(false),
+            allow_data_reads: Some(false),
+            ..RolePolicyModel::default()
+        };
+        let Some(mut state) = self.read(ctx, state).await? else {
+            return Err(Diagnostic::error(
+                "Cannot import a missing policy",
+                format!("Role {role:?} has no inline policy {name:?}."),
+            )
+            .into());
+        };
+        // Recognise Vantage's documents, so a config using `preset` imports without a diff.
+        if let (Some(doc), Ok(info)) = (
+            &state.policy,
+            ctx.provider().aws_provider_info(ctx.cancellation()).await,
+        ) {
+            for preset in ["root", "cloudwatch", "resources", "autopilot"] {
+                if preset_document(info, preset, None).is_ok_and(|d| policy::equivalent(&d, doc)) {
+                    state.preset = Some(preset.to_string());
+                    state.allow_write_actions = Some(preset == "autopilot");
+                }
+            }
+        }
+        Ok(state)
+    }
+}
+
+async fn put(
+    ctx: &Ctx<ProviderData>,
+    planned: &RolePolicyModel,
+    timeout: Duration,
+) -> Result<(), ApplyError<RolePolicyModel>> {
+    let iam = ctx.provider().aws.iam().await;
+    let document = planned.policy.clone().unwrap_or_default();
+    let result = retry_while(
+        ctx.cancellation(),
+        timeout,
+        || {
+            iam.put_role_policy()
+                .role_name(&planned.role)
+                .policy_name(&planned.name)
+                .policy_document(&document)
+                .send()
+        },
+        // A role created moments ago may not be visible to PutRolePolicy yet.
+        |e| e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()),
+    )
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(RetryError::Cancelled) => {
+            Err(Diagnostic::error("Cancelled", "Terraform asked the provider to stop.").into())
+        }
+        Err(RetryError::Failed { error, .. }) => {
+            let limit = error
+                .as_service_error()
+                .is_some_and(|s| s.is_limit_exceeded_exception());
+            let hint = if limit {
+                format!(
+                    " The role's inline policies together exceed IAM's {ROLE_INLINE_LIMIT}-character quota \
+                     (whitespace excluded): move some statements to a managed policy."
+                )
+            } else if error
+                .as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception())
+            {
+                format!(" Role {:?} does not exist.", planned.role)
+            } else {
+                String::new()
+            };
+            Err(Diagnostic::error(
+                "Could not put the inline policy",
+                format!(
+                    "PutRolePolicy {}/{}: {}.{hint}",
+                    planned.role,
+                    planned.name,
+                    describe(&error)
+                ),
+            )
+            .into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cur_retrieval_reads_only_the_bucket_objects() {
+        let doc = cur_retrieval_policy("my-cur");
+        assert!(doc.contains("arn:aws:s3:::my-cur/*") && doc.contains("s3:GetObject"));
+    }
+
+    #[test]
+    fn role_names_not_arns() {
+        assert!(role_name_check(&Value::from("arn:aws:iam::123456789012:role/x")).is_err());
+        assert!(role_name_check(&Value::from("vantage_cross_account_connection")).is_ok());
+    }
+}

@@ -1,0 +1,53 @@
+//! S3 facts shared by the resources that name buckets.
+
+/// Checks S3's bucket naming rules, returning what is wrong and how to fix it.
+pub fn validate_bucket_name(name: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("{name:?} is not a valid S3 bucket name: {why}"));
+    if !(3..=63).contains(&name.len()) {
+        return bad("it must be 3 to 63 characters long");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+    {
+        return bad("use only lowercase letters, digits, dots and hyphens");
+    }
+    let first_last_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !first_last_ok(name.chars().next()) || !first_last_ok(name.chars().last()) {
+        return bad("it must begin and end with a letter or digit");
+    }
+    if name.contains("..") {
+        return bad("it must not contain two adjacent dots");
+    }
+    if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        return bad("it must not look like an IP address");
+    }
+    for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
+        if name.starts_with(prefix) {
+            return bad(&format!("the prefix {prefix:?} is reserved"));
+        }
+    }
+    for suffix in ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"] {
+        if name.ends_with(suffix) {
+            return bad(&format!("the suffix {suffix:?} is reserved"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        assert!(validate_bucket_name("vantage-cur-abc123").is_ok());
+        assert!(validate_bucket_name("ab").is_err());
+        assert!(validate_bucket_name("Upper").is_err());
+        assert!(validate_bucket_name("-start").is_err());
+        assert!(validate_bucket_name("a..b").is_err());
+        assert!(validate_bucket_name("192.168.1.1").is_err());
+        assert!(validate_bucket_name("xn--bucket").is_err());
+        assert!(validate_bucket_name("bucket-s3alias").is_err());
+    }
+}
