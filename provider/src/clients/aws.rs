@@ -108,6 +108,12 @@ pub struct AwsClients {
     sdk: OnceCell<SdkConfig>,
     iam: OnceCell<aws_sdk_iam::Client>,
     sts: OnceCell<aws_sdk_sts::Client>,
+    cur: OnceCell<aws_sdk_costandusagereport::Client>,
+    bcm_data_exports: OnceCell<aws_sdk_bcmdataexports::Client>,
+    organizations: OnceCell<aws_sdk_organizations::Client>,
+    cloudformation: OnceCell<aws_sdk_cloudformation::Client>,
+    /// S3 clients by region: a bucket is served from its own region.
+    s3: std::sync::Mutex<BTreeMap<String, aws_sdk_s3::Client>>,
     caller: OnceCell<CallerIdentity>,
 }
 
@@ -126,6 +132,11 @@ impl AwsClients {
             sdk: OnceCell::new(),
             iam: OnceCell::new(),
             sts: OnceCell::new(),
+            cur: OnceCell::new(),
+            bcm_data_exports: OnceCell::new(),
+            organizations: OnceCell::new(),
+            cloudformation: OnceCell::new(),
+            s3: std::sync::Mutex::new(BTreeMap::new()),
             caller: OnceCell::new(),
         }
     }
@@ -191,6 +202,88 @@ impl AwsClients {
                     b = b.endpoint_url(e);
                 }
                 aws_sdk_sts::Client::from_conf(b.build())
+            })
+            .await
+    }
+
+    /// The region the provider is configured for (after the AWS config chain).
+    pub async fn region(&self) -> String {
+        self.sdk().await.region().map_or_else(|| FALLBACK_REGION.to_string(), |r| r.to_string())
+    }
+
+    /// S3 in `region` (the configured region when `None`). Path-style
+    /// addressing with an endpoint override, as emulators need.
+    pub async fn s3(&self, region: Option<&str>) -> aws_sdk_s3::Client {
+        let region = match region {
+            Some(r) => r.to_string(),
+            None => self.region().await,
+        };
+        if let Ok(cache) = self.s3.lock()
+            && let Some(client) = cache.get(&region)
+        {
+            return client.clone();
+        }
+        let mut b = aws_sdk_s3::config::Builder::from(self.sdk().await).region(Region::new(region.clone()));
+        if let Some(e) = self.settings.endpoint_for(Service::S3) {
+            b = b.endpoint_url(e).force_path_style(true);
+        }
+        let client = aws_sdk_s3::Client::from_conf(b.build());
+        if let Ok(mut cache) = self.s3.lock() {
+            cache.insert(region, client.clone());
+        }
+        client
+    }
+
+    /// CUR: served from us-east-1 only, whatever the provider's region.
+    pub async fn cur(&self) -> &aws_sdk_costandusagereport::Client {
+        self.cur
+            .get_or_init(|| async {
+                let mut b = aws_sdk_costandusagereport::config::Builder::from(self.sdk().await)
+                    .region(Region::new(BILLING_REGION));
+                if let Some(e) = self.settings.endpoint_for(Service::Cur) {
+                    b = b.endpoint_url(e);
+                }
+                aws_sdk_costandusagereport::Client::from_conf(b.build())
+            })
+            .await
+    }
+
+    /// BCM Data Exports: us-east-1 only.
+    pub async fn bcm_data_exports(&self) -> &aws_sdk_bcmdataexports::Client {
+        self.bcm_data_exports
+            .get_or_init(|| async {
+                let mut b = aws_sdk_bcmdataexports::config::Builder::from(self.sdk().await)
+                    .region(Region::new(BILLING_REGION));
+                if let Some(e) = self.settings.endpoint_for(Service::BcmDataExports) {
+                    b = b.endpoint_url(e);
+                }
+                aws_sdk_bcmdataexports::Client::from_conf(b.build())
+            })
+            .await
+    }
+
+    /// Organizations (a global service, signed for us-east-1).
+    pub async fn organizations(&self) -> &aws_sdk_organizations::Client {
+        self.organizations
+            .get_or_init(|| async {
+                let mut b = aws_sdk_organizations::config::Builder::from(self.sdk().await)
+                    .region(Region::new(BILLING_REGION));
+                if let Some(e) = self.settings.endpoint_for(Service::Organizations) {
+                    b = b.endpoint_url(e);
+                }
+                aws_sdk_organizations::Client::from_conf(b.build())
+            })
+            .await
+    }
+
+    pub async fn cloudformation(&self) -> &aws_sdk_cloudformation::Client {
+        self.cloudformation
+            .get_or_init(|| async {
+                let mut b = aws_sdk_cloudformation::config::Builder::from(self.sdk().await);
+                if let Some(e) = self.settings.endpoint_for(Service::CloudFormation) {
+                    b = b.endpoint_url(e);
+                }
+                aws_sdk_cloudformation::Client::from_conf(b.build())
             })
             .await
     }
