@@ -184,11 +184,13 @@ fn parse_handshake(line: &str) -> (String, Vec<u8>) {
     (parts[3].to_string(), der)
 }
 
-/// Connects over the unix socket with TLS and makes one gRPC call.
-async fn get_schema_over_tls(socket: &str, config: Arc<rustls::ClientConfig>) -> Result<usize, String> {
-    use tfplugin::proto::tfplugin6::provider_client::ProviderClient;
+/// A gRPC channel to the plugin's unix socket over TLS, the way go-plugin connects.
+async fn tls_channel(
+    socket: &str,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
     let socket = socket.to_string();
-    let channel = tonic::transport::Endpoint::from_static("http://localhost")
+    tonic::transport::Endpoint::from_static("http://localhost")
         .connect_with_connector(tower::service_fn(move |_uri| {
             let socket = socket.clone();
             let config = config.clone();
@@ -200,7 +202,12 @@ async fn get_schema_over_tls(socket: &str, config: Arc<rustls::ClientConfig>) ->
             }
         }))
         .await
-        .map_err(|e| format!("{e:?}"))?;
+}
+
+/// Connects over the unix socket with TLS and makes one gRPC call.
+async fn get_schema_over_tls(socket: &str, config: Arc<rustls::ClientConfig>) -> Result<usize, String> {
+    use tfplugin::proto::tfplugin6::provider_client::ProviderClient;
+    let channel = tls_channel(socket, config).await.map_err(|e| format!("{e:?}"))?;
     let mut client = ProviderClient::new(channel);
     let schema = client
         .get_provider_schema(tfplugin::proto::tfplugin6::get_provider_schema::Request {})
@@ -246,20 +253,7 @@ fn shutdown_exits_cleanly_and_removes_the_socket() {
     rt.block_on(async {
         use tfplugin::proto::plugin::grpc_controller_client::GrpcControllerClient;
         let config = client_config(server_der, Some((cert_pem, key)));
-        let socket = socket.clone();
-        let channel = tonic::transport::Endpoint::from_static("http://localhost")
-            .connect_with_connector(tower::service_fn(move |_uri| {
-                let socket = socket.clone();
-                let config = config.clone();
-                async move {
-                    let stream = tokio::net::UnixStream::connect(&socket).await?;
-                    let name = rustls::pki_types::ServerName::try_from("localhost").map_err(std::io::Error::other)?;
-                    let tls = tokio_rustls::TlsConnector::from(config).connect(name, stream).await?;
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
-                }
-            }))
-            .await
-            .expect("connect");
+        let channel = tls_channel(&socket, config).await.expect("connect");
         GrpcControllerClient::new(channel)
             .shutdown(tfplugin::proto::plugin::Empty {})
             .await

@@ -1,5 +1,22 @@
 //! ARN parsing shared by every resource that takes an ARN.
 
+/// IAM's role name rule: 1-64 characters of letters, digits and `_+=,.@-`.
+pub fn validate_role_name(name: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&name.chars().count())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+    if ok {
+        Ok(())
+    } else if name.starts_with("arn:") {
+        Err(format!(
+            "{name:?} is an ARN; give the role's name (the part after `role/`)"
+        ))
+    } else {
+        Err(format!(
+            "{name:?} is not a valid role name: use 1-64 characters of letters, digits and _+=,.@-"
+        ))
+    }
+}
+
 /// The parts of an IAM role ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleArn {

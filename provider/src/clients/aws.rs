@@ -208,7 +208,10 @@ impl AwsClients {
 
     /// The region the provider is configured for (after the AWS config chain).
     pub async fn region(&self) -> String {
-        self.sdk().await.region().map_or_else(|| FALLBACK_REGION.to_string(), |r| r.to_string())
+        self.sdk()
+            .await
+            .region()
+            .map_or_else(|| FALLBACK_REGION.to_string(), |r| r.to_string())
     }
 
     /// S3 in `region` (the configured region when `None`). Path-style
@@ -252,8 +255,8 @@ impl AwsClients {
     pub async fn bcm_data_exports(&self) -> &aws_sdk_bcmdataexports::Client {
         self.bcm_data_exports
             .get_or_init(|| async {
-                let mut b = aws_sdk_bcmdataexports::config::Builder::from(self.sdk().await)
-                    .region(Region::new(BILLING_REGION));
+                let mut b =
+                    aws_sdk_bcmdataexports::config::Builder::from(self.sdk().await).region(Region::new(BILLING_REGION));
                 if let Some(e) = self.settings.endpoint_for(Service::BcmDataExports) {
                     b = b.endpoint_url(e);
                 }
@@ -266,8 +269,8 @@ impl AwsClients {
     pub async fn organizations(&self) -> &aws_sdk_organizations::Client {
         self.organizations
             .get_or_init(|| async {
-                let mut b = aws_sdk_organizations::config::Builder::from(self.sdk().await)
-                    .region(Region::new(BILLING_REGION));
+                let mut b =
+                    aws_sdk_organizations::config::Builder::from(self.sdk().await).region(Region::new(BILLING_REGION));
                 if let Some(e) = self.settings.endpoint_for(Service::Organizations) {
                     b = b.endpoint_url(e);
                 }

@@ -111,16 +111,7 @@ fn is_unique_id(principal: &str) -> bool {
 }
 
 fn name_check(v: &Value) -> Result<(), String> {
-    let Some(s) = v.as_str() else { return Ok(()) };
-    let ok =
-        (1..=64).contains(&s.chars().count()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{s:?} is not a valid role name: use 1-64 characters of letters, digits and _+=,.@-"
-        ))
-    }
+    v.as_str().map_or(Ok(()), crate::arn::validate_role_name)
 }
 
 fn path_check(v: &Value) -> Result<(), String> {

@@ -78,16 +78,7 @@ fn policy_name_check(v: &Value) -> Result<(), String> {
 }
 
 fn role_name_check(v: &Value) -> Result<(), String> {
-    let Some(s) = v.as_str() else { return Ok(()) };
-    let ok =
-        (1..=64).contains(&s.chars().count()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{s:?} is not a role name (1-64 characters of letters, digits and _+=,.@-); give the name, not the ARN"
-        ))
-    }
+    v.as_str().map_or(Ok(()), crate::arn::validate_role_name)
 }
 
 fn bucket_check(v: &Value) -> Result<(), String> {

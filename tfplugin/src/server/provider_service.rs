@@ -629,3 +629,134 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::{Attribute, DataSource, Provider};
+
+    /// Blocks forever on its first read; answers at once afterwards.
+    struct SlowOnce {
+        calls: AtomicUsize,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Model {
+        value: Option<String>,
+    }
+
+    #[async_trait::async_trait]
+    impl DataSource<()> for SlowOnce {
+        type Model = Model;
+        fn type_name(&self) -> &'static str {
+            "test_slow"
+        }
+        fn schema(&self) -> Schema {
+            Schema::new("slow").attribute(Attribute::string("value").computed())
+        }
+        async fn read(&self, _ctx: &Ctx<()>, _config: Model) -> Result<Model, Diagnostics> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                std::future::pending::<()>().await;
+            }
+            Ok(Model {
+                value: Some("done".into()),
+            })
+        }
+    }
+
+    struct TestProvider;
+
+    #[async_trait::async_trait]
+    impl Provider for TestProvider {
+        type Data = ();
+        fn type_name(&self) -> &'static str {
+            "test"
+        }
+        fn schema(&self) -> Schema {
+            Schema::new("test")
+        }
+        async fn configure(&self, _r: ConfigureRequest<'_>) -> Result<(), Diagnostics> {
+            Ok(())
+        }
+        fn resources(&self) -> Vec<Arc<dyn AnyResource<()>>> {
+            Vec::new()
+        }
+        fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource<()>>> {
+            vec![Arc::new(SlowOnce {
+                calls: AtomicUsize::new(0),
+            })]
+        }
+    }
+
+    fn empty_object(ty: &Type) -> Option<pb::DynamicValue> {
+        let msgpack = value::encode_msgpack(&Value::Object(Default::default()), ty).expect("encode");
+        Some(pb::DynamicValue {
+            msgpack,
+            json: Vec::new(),
+        })
+    }
+
+    fn read_request(service: &ProviderService<TestProvider>) -> Request<pb::read_data_source::Request> {
+        let ty = service.data_sources["test_slow"].ty.clone();
+        Request::new(pb::read_data_source::Request {
+            type_name: "test_slow".into(),
+            config: empty_object(&ty),
+            provider_meta: None,
+            client_capabilities: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn stop_provider_cancels_in_flight_reads_and_the_server_keeps_serving() {
+        let service = Arc::new(ProviderService::new(TestProvider));
+        let config = empty_object(&service.ty);
+        let configured = service
+            .configure_provider(Request::new(pb::configure_provider::Request {
+                terraform_version: "1.11.4".into(),
+                config,
+                client_capabilities: None,
+            }))
+            .await
+            .expect("configure");
+        assert!(configured.into_inner().diagnostics.is_empty());
+
+        let slow = {
+            let service = service.clone();
+            tokio::spawn(async move { service.read_data_source(read_request(&service)).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!slow.is_finished(), "the first read blocks until cancelled");
+        service
+            .stop_provider(Request::new(pb::stop_provider::Request {}))
+            .await
+            .expect("stop");
+        let cancelled = tokio::time::timeout(std::time::Duration::from_secs(5), slow)
+            .await
+            .expect("the read returns after StopProvider")
+            .expect("task")
+            .expect("rpc")
+            .into_inner();
+        assert!(cancelled.state.is_none());
+        assert!(
+            cancelled.diagnostics.iter().any(|d| d.summary == "Operation cancelled"),
+            "{:?}",
+            cancelled.diagnostics
+        );
+
+        let again = service
+            .read_data_source(read_request(&service))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert!(
+            again.diagnostics.is_empty(),
+            "later operations run normally: {:?}",
+            again.diagnostics
+        );
+        assert!(again.state.is_some());
+    }
+}
