@@ -668,6 +668,63 @@ mod tests {
         }
     }
 
+    /// Version 1 renamed `title` (v0) to `name`; it also accepts state moved
+    /// from a `legacy_thing` of another provider.
+    struct Versioned;
+
+    #[derive(Serialize, Deserialize)]
+    struct VersionedModel {
+        name: Option<String>,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::Resource<()> for Versioned {
+        type Model = VersionedModel;
+        fn type_name(&self) -> &'static str {
+            "test_versioned"
+        }
+        fn schema(&self) -> Schema {
+            Schema::new("versioned")
+                .version(1)
+                .attribute(Attribute::string("name").required())
+        }
+        async fn create(
+            &self,
+            _c: &Ctx<()>,
+            m: VersionedModel,
+        ) -> Result<VersionedModel, crate::ApplyError<VersionedModel>> {
+            Ok(m)
+        }
+        async fn read(&self, _c: &Ctx<()>, m: VersionedModel) -> Result<Option<VersionedModel>, Diagnostics> {
+            Ok(Some(m))
+        }
+        async fn update(
+            &self,
+            _c: &Ctx<()>,
+            _p: VersionedModel,
+            m: VersionedModel,
+        ) -> Result<VersionedModel, crate::ApplyError<VersionedModel>> {
+            Ok(m)
+        }
+        async fn delete(&self, _c: &Ctx<()>, _m: VersionedModel) -> Result<(), Diagnostics> {
+            Ok(())
+        }
+        async fn upgrade_state(
+            &self,
+            version: i64,
+            state: serde_json::Value,
+        ) -> Result<serde_json::Value, Diagnostics> {
+            match version {
+                0 => Ok(serde_json::json!({ "name": state["title"] })),
+                1 => Ok(state),
+                v => Err(Diagnostic::error("Unsupported state version", format!("version {v}")).into()),
+            }
+        }
+        async fn move_state(&self, from: &crate::MoveSource) -> Option<Result<serde_json::Value, Diagnostics>> {
+            (from.type_name == "legacy_thing").then(|| Ok(serde_json::json!({ "name": from.state["label"] })))
+        }
+    }
+
     struct TestProvider;
 
     #[async_trait::async_trait]
@@ -683,7 +740,7 @@ mod tests {
             Ok(())
         }
         fn resources(&self) -> Vec<Arc<dyn AnyResource<()>>> {
-            Vec::new()
+            vec![Arc::new(Versioned)]
         }
         fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource<()>>> {
             vec![Arc::new(SlowOnce {
@@ -758,5 +815,84 @@ mod tests {
             again.diagnostics
         );
         assert!(again.state.is_some());
+    }
+
+    fn decoded_name(service: &ProviderService<TestProvider>, dv: Option<pb::DynamicValue>) -> Option<String> {
+        let ty = &service.resources["test_versioned"].ty;
+        let v = value::decode_msgpack(&dv?.msgpack, ty).ok()?;
+        v.attr("name").as_str().map(str::to_string)
+    }
+
+    #[tokio::test]
+    async fn old_state_versions_are_upgraded_through_the_resource() {
+        let service = ProviderService::new(TestProvider);
+        let upgrade = |version: i64, json: &str| pb::upgrade_resource_state::Request {
+            type_name: "test_versioned".into(),
+            version,
+            raw_state: Some(pb::RawState {
+                json: json.as_bytes().to_vec(),
+                flatmap: Default::default(),
+            }),
+        };
+        let v0 = service
+            .upgrade_resource_state(Request::new(upgrade(0, r#"{"title":"old"}"#)))
+            .await
+            .expect("rpc");
+        let v0 = v0.into_inner();
+        assert!(v0.diagnostics.is_empty(), "{:?}", v0.diagnostics);
+        assert_eq!(decoded_name(&service, v0.upgraded_state).as_deref(), Some("old"));
+
+        let v1 = service
+            .upgrade_resource_state(Request::new(upgrade(1, r#"{"name":"same"}"#)))
+            .await
+            .expect("rpc");
+        assert_eq!(
+            decoded_name(&service, v1.into_inner().upgraded_state).as_deref(),
+            Some("same")
+        );
+
+        let v9 = service
+            .upgrade_resource_state(Request::new(upgrade(9, "{}")))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert!(v9.upgraded_state.is_none());
+        assert!(v9.diagnostics.iter().any(|d| d.summary == "Unsupported state version"));
+    }
+
+    #[tokio::test]
+    async fn moved_blocks_take_state_from_supported_types_only() {
+        let service = ProviderService::new(TestProvider);
+        let request = |source_type: &str| pb::move_resource_state::Request {
+            source_provider_address: "registry.terraform.io/example/legacy".into(),
+            source_type_name: source_type.into(),
+            source_schema_version: 0,
+            source_state: Some(pb::RawState {
+                json: br#"{"label":"moved"}"#.to_vec(),
+                flatmap: Default::default(),
+            }),
+            target_type_name: "test_versioned".into(),
+            source_private: Vec::new(),
+        };
+        let moved = service
+            .move_resource_state(Request::new(request("legacy_thing")))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert!(moved.diagnostics.is_empty(), "{:?}", moved.diagnostics);
+        assert_eq!(decoded_name(&service, moved.target_state).as_deref(), Some("moved"));
+
+        let refused = service
+            .move_resource_state(Request::new(request("other_thing")))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert!(refused.target_state.is_none());
+        assert!(
+            refused
+                .diagnostics
+                .iter()
+                .any(|d| d.summary == "Unsupported resource move")
+        );
     }
 }
