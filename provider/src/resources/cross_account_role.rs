@@ -361,27 +361,39 @@ impl CrossAccountRole {
         timeout: Duration,
     ) -> Result<RoleModel, Diagnostic> {
         let iam = ctx.provider().aws.iam().await;
-        // Right after create, IAM may not show the role yet.
+        enum Visibility {
+            NotYet,
+            Failed(Diagnostic),
+        }
         let remote = retry_while(
             ctx.cancellation(),
             timeout,
             || async {
-                read_remote(iam, name)
-                    .await
-                    .and_then(|r| r.ok_or_else(|| Diagnostic::error("", "not visible yet")))
+                match read_remote(iam, name).await {
+                    Ok(Some(role)) if role.arn.starts_with("arn:") => Ok(role),
+                    // Right after create IAM may not show the role, or show its unique id as the ARN.
+                    Ok(_) => Err(Visibility::NotYet),
+                    Err(d) => Err(Visibility::Failed(d)),
+                }
             },
-            |d| d.detail == "not visible yet",
+            |e| matches!(e, Visibility::NotYet),
         )
         .await
         .map_err(|e| match e {
-            RetryError::Failed { error, .. } if error.detail == "not visible yet" => Diagnostic::error(
+            RetryError::Failed {
+                error: Visibility::NotYet,
+                ..
+            } => Diagnostic::error(
                 "IAM role not visible after create",
                 format!(
                     "IAM did not show {name} within {}s of creating it. Run apply again.",
                     timeout.as_secs()
                 ),
             ),
-            RetryError::Failed { error, .. } => error,
+            RetryError::Failed {
+                error: Visibility::Failed(d),
+                ..
+            } => d,
             RetryError::Cancelled => Diagnostic::error("Read cancelled", "Terraform asked the provider to stop."),
         })?;
         let mut state = Self::state_from_remote(ctx, name, remote, planned);
