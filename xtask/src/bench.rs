@@ -333,6 +333,24 @@ pub fn run_bench(root: &Path, options: Options) -> anyhow::Result<()> {
         );
         eprintln!("    N={n}: plan {op:.3}s vs {bp:.3}s, apply {oa:.3}s vs {ba:.3}s");
     }
+    // Issue 2's measure: one data source read (a Vantage call) against one terraform_data.
+    {
+        let base = Tf::new(&bin_dir, &ready, &usage_file)?;
+        base.config(&terraform_data(1))?;
+        let ours = Tf::new(&bin_dir, &ready, &usage_file)?;
+        ours.config("data \"vantage_aws_provider_info\" \"this\" {}\n")?;
+        let (mut b, mut o) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            b.push(secs(base.run(&["plan", "-input=false"])?));
+            o.push(secs(ours.run(&["plan", "-input=false"])?));
+        }
+        let (b, o) = (median(b), median(o));
+        results.insert(
+            "data_source_plan".into(),
+            json!({"terraform_data_seconds": round(b, 3), "vantage_aws_provider_info_seconds": round(o, 3), "ratio": round(o / b, 3)}),
+        );
+        eprintln!("    data source plan {o:.3}s vs terraform_data {b:.3}s");
+    }
     results.insert("plan_ratio".into(), Value::Object(plan_ratio));
     results.insert("apply_ratio".into(), Value::Object(apply_ratio));
     results.insert("plan_seconds".into(), Value::Object(plan_seconds));
