@@ -15,6 +15,8 @@
 //! through the provider's code. Missing prerequisites fail loudly.
 
 pub mod aws;
+pub mod aws_billing;
+pub mod vantage_checks;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

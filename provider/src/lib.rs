@@ -30,6 +30,11 @@ pub struct ProviderData {
     pub vantage: VantageClient,
     pub aws: AwsClients,
     aws_info: OnceCell<AwsProviderInfo>,
+    /// AWS integrations' v2 statuses and the caller's organisation, shared per process
+    /// (see `resources::aws_integration`).
+    pub integrations: resources::aws_integration::IntegrationCache,
+    /// CUR report definitions, scanned once per process (see `clients::cur_cache`).
+    pub cur_reports: clients::cur_cache::CurReportCache,
 }
 
 impl ProviderData {
@@ -38,6 +43,8 @@ impl ProviderData {
             vantage,
             aws,
             aws_info: OnceCell::new(),
+            integrations: resources::aws_integration::IntegrationCache::default(),
+            cur_reports: clients::cur_cache::CurReportCache::new(),
         }
     }
 
@@ -81,10 +88,17 @@ impl tfplugin::Provider for VantageProvider {
         vec![
             Arc::new(resources::cross_account_role::CrossAccountRole),
             Arc::new(resources::role_policy::RolePolicy),
+            Arc::new(resources::aws_integration::AwsIntegration),
+            Arc::new(resources::aws_provider::AwsProvider),
+            Arc::new(resources::cur_bucket::CurBucket),
+            Arc::new(resources::cur_report::CurReport),
         ]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource<ProviderData>>> {
-        vec![Arc::new(data_sources::aws_provider_info::AwsProviderInfoDataSource)]
+        vec![
+            Arc::new(data_sources::aws_provider_info::AwsProviderInfoDataSource),
+            Arc::new(data_sources::aws_account::AwsAccountDataSource),
+        ]
     }
 }

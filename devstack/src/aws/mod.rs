@@ -10,6 +10,7 @@ pub mod errors;
 pub mod exports;
 pub mod forward;
 pub mod moto;
+pub mod moto_compat;
 pub mod policy;
 pub mod request;
 pub mod store;
@@ -123,7 +124,7 @@ async fn front_door(State(app): State<App>, request: Request) -> Response {
             if path.starts_with("/moto-api/reset") {
                 app.aws.upstream.forget_accounts();
             }
-            app.aws.upstream.forwarder().forward(request, call.protocol).await
+            moto_compat::forward(app.aws.upstream.forwarder(), &call.operation, request, call.protocol).await
         }
     };
     tracing::debug!(operation = %call.operation, status = response.status().as_u16(), "aws call");

@@ -3,5 +3,6 @@
 
 pub mod aws;
 pub mod aws_errors;
+pub mod cur_cache;
 pub mod retry;
 pub mod vantage;

@@ -438,6 +438,79 @@ mod tests {
         assert!(!format!("{c:?}").contains("secret-token"));
     }
 
+    /// A one-shot HTTP server answering each connection with the next canned response.
+    async fn canned_server(responses: Vec<String>) -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        tokio::spawn(async move {
+            for response in responses {
+                let (mut socket, _) = listener.accept().await.expect("accept");
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = socket.read(&mut buf).await.expect("read");
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                }
+                socket.write_all(response.as_bytes()).await.expect("write");
+            }
+        });
+        addr
+    }
+
+    fn throttled(reset: u64) -> String {
+        format!(
+            "HTTP/1.1 429 Too Many Requests\r\nx-rate-limit-remaining: 0\r\nx-rate-limit-reset: {reset}\r\n\
+             content-type: application/json\r\ncontent-length: 34\r\nconnection: close\r\n\r\n\
+             {{\"errors\":[\"rate limit exceeded\"]}}"
+        )
+    }
+
+    fn epoch_now() -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs()
+    }
+
+    #[tokio::test]
+    async fn a_429_waits_until_the_rate_limit_resets() {
+        let ok = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 15\r\n\
+                  connection: close\r\n\r\n{\"ping\":\"pong\"}"
+            .to_string();
+        let addr = canned_server(vec![throttled(epoch_now() + 2), ok]).await;
+        let client =
+            VantageClient::new(&format!("http://{addr}"), Some("t".into()), Duration::from_secs(5)).expect("client");
+        let started = std::time::Instant::now();
+        let answer: serde_json::Value = client
+            .get(&CancellationToken::new(), "/v1/ping")
+            .await
+            .expect("answered once the window reset");
+        assert_eq!(answer["ping"], "pong");
+        assert!(
+            started.elapsed() >= Duration::from_millis(900),
+            "waited for x-rate-limit-reset ({:?})",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_429_with_a_distant_reset_fails_at_once_with_the_wait() {
+        let addr = canned_server(vec![throttled(epoch_now() + 3000)]).await;
+        let client =
+            VantageClient::new(&format!("http://{addr}"), Some("t".into()), Duration::from_secs(5)).expect("client");
+        let started = std::time::Instant::now();
+        let err = client
+            .get::<serde_json::Value>(&CancellationToken::new(), "/v1/ping")
+            .await
+            .expect_err("the reset is too far away to wait for");
+        assert!(
+            matches!(err, VantageError::RateLimited { wait_secs, .. } if wait_secs > 2900),
+            "{err:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
     #[test]
     fn backoff_is_bounded() {
         let c = VantageClient::new("https://api.example", None, Duration::from_secs(5)).expect("client");

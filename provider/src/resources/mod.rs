@@ -1,4 +1,8 @@
 //! Managed resources, one per file.
 
+pub mod aws_integration;
+pub mod aws_provider;
 pub mod cross_account_role;
+pub mod cur_bucket;
+pub mod cur_report;
 pub mod role_policy;

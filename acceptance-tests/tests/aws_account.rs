@@ -1,0 +1,119 @@
+//! `data "vantage_aws_account"` in each organisation role, against moto's
+//! Organizations behind the devstack. Each test that creates an organisation
+//! runs a devstack (and moto) of its own: an organisation is global to moto.
+
+use acceptance_tests::aws::ACCOUNT_ID;
+use acceptance_tests::vantage_checks::{AwsSide, workspace_on};
+use acceptance_tests::{Devstack, Workspace};
+use serde_json::Value;
+
+const ACCOUNT_CONFIG: &str = r#"
+data "vantage_aws_account" "this" {}
+
+output "account_id" { value = data.vantage_aws_account.this.account_id }
+output "partition" { value = data.vantage_aws_account.this.partition }
+output "arn" { value = data.vantage_aws_account.this.arn }
+output "organization_id" { value = data.vantage_aws_account.this.organization_id }
+output "management_account_id" { value = data.vantage_aws_account.this.management_account_id }
+output "role" { value = data.vantage_aws_account.this.role }
+output "member_accounts" { value = data.vantage_aws_account.this.member_accounts }
+"#;
+
+fn read_account(ws: &Workspace) -> Value {
+    ws.apply().expect_ok();
+    ws.plan().expect_empty_plan();
+    let out = ws.outputs();
+    ws.destroy().expect_ok();
+    out
+}
+
+#[test]
+fn a_standalone_account_has_no_organisation() {
+    let ws = Workspace::new("acct-standalone");
+    ws.config(ACCOUNT_CONFIG);
+    let out = read_account(&ws);
+    assert_eq!(out["account_id"], ACCOUNT_ID);
+    assert_eq!(out["partition"], "aws");
+    assert!(
+        out["arn"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("arn:aws:") && a.contains(ACCOUNT_ID)),
+        "{out}"
+    );
+    assert_eq!(out["role"], "standalone");
+    assert!(out["organization_id"].is_null() && out["management_account_id"].is_null());
+    assert_eq!(out["member_accounts"], Value::Array(Vec::new()));
+}
+
+#[test]
+fn the_management_account_lists_its_members() {
+    let ds = Devstack::start(&[]);
+    let aws = AwsSide::new(&ds.info.aws_url);
+    let organization = aws.create_organization();
+    let finance = aws.create_member_account("finance", "finance@example.com");
+    let research = aws.create_member_account("research", "research@example.com");
+
+    let ws = workspace_on(&ds, "acct-management");
+    ws.config(ACCOUNT_CONFIG);
+    let out = read_account(&ws);
+    assert_eq!(out["role"], "management");
+    assert_eq!(out["account_id"], ACCOUNT_ID);
+    assert_eq!(out["organization_id"], organization.as_str());
+    assert_eq!(out["management_account_id"], ACCOUNT_ID);
+    let mut members: Vec<(String, String, String, String)> = out["member_accounts"]
+        .as_array()
+        .expect("member_accounts is a list")
+        .iter()
+        .map(|m| {
+            let field = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+            (field("id"), field("name"), field("email"), field("status"))
+        })
+        .collect();
+    members.sort();
+    let mut expected = vec![
+        (
+            finance,
+            "finance".to_string(),
+            "finance@example.com".to_string(),
+            "ACTIVE".to_string(),
+        ),
+        (
+            research,
+            "research".to_string(),
+            "research@example.com".to_string(),
+            "ACTIVE".to_string(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(members, expected, "the management account itself is not a member");
+}
+
+#[test]
+fn a_member_account_knows_its_management_account() {
+    let ds = Devstack::start(&[]);
+    let aws = AwsSide::new(&ds.info.aws_url);
+    let organization = aws.create_organization();
+    let member = aws.create_member_account("finance", "finance@example.com");
+
+    let ws = workspace_on(&ds, "acct-member");
+    ws.config(&format!(
+        r#"provider "vantage" {{
+  assume_role {{
+    role_arn = "arn:aws:iam::{member}:role/OrganizationAccountAccessRole"
+  }}
+}}
+{ACCOUNT_CONFIG}"#
+    ));
+    let out = read_account(&ws);
+    assert_eq!(out["role"], "member");
+    assert_eq!(out["account_id"], member.as_str());
+    assert_eq!(out["organization_id"], organization.as_str());
+    assert_eq!(out["management_account_id"], ACCOUNT_ID);
+    assert_eq!(out["member_accounts"], Value::Array(Vec::new()));
+    assert!(
+        out["arn"]
+            .as_str()
+            .is_some_and(|a| a.contains(&member) && a.contains("OrganizationAccountAccessRole")),
+        "{out}"
+    );
+}

@@ -1,0 +1,2 @@
+# Import by report name.
+terraform import vantage_aws_cur_report.this VantageReport
