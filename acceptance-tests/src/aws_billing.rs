@@ -17,8 +17,8 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::json;
 
+use crate::Devstack;
 use crate::aws::{ACCESS_KEY, REGION, SECRET_KEY};
-use crate::{Devstack, Workspace};
 
 /// A 12-digit account id of its own for each test name.
 pub fn account_for(test: &str) -> String {
@@ -42,18 +42,6 @@ pub fn provider_block(account: &str) -> String {
         "provider \"vantage\" {{\n  assume_role {{\n    role_arn = \"{}\"\n  }}\n}}\n",
         role_in(account)
     )
-}
-
-/// A workspace wired to `ds` (for tests that need a devstack of their own).
-pub fn workspace_on(ds: &Devstack, name: &str) -> Workspace {
-    let mut ws = Workspace::bare(name);
-    ws.env("VANTAGE_HOST", &ds.info.vantage_url);
-    ws.env("VANTAGE_API_TOKEN", &ds.info.token);
-    ws.env("AWS_ENDPOINT_URL", &ds.info.aws_url);
-    ws.env("AWS_ACCESS_KEY_ID", ACCESS_KEY);
-    ws.env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
-    ws.env("AWS_REGION", REGION);
-    ws
 }
 
 /// The statements of `reference/aws-onboarding-shapes.md` for a CUR bucket,

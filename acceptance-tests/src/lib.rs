@@ -304,7 +304,12 @@ pub struct Workspace {
 impl Workspace {
     /// A workspace wired to the shared devstack (token and host in the environment).
     pub fn new(name: &str) -> Workspace {
-        let ds = Devstack::shared();
+        Workspace::on(Devstack::shared(), name)
+    }
+
+    /// A workspace wired to `ds`: Vantage host and token, AWS endpoint and
+    /// test credentials in the environment of terraform and the provider.
+    pub fn on(ds: &Devstack, name: &str) -> Workspace {
         let mut ws = Workspace::bare(name);
         ws.env("VANTAGE_HOST", &ds.info.vantage_url);
         ws.env("VANTAGE_API_TOKEN", &ds.info.token);

@@ -8,21 +8,8 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_iam::config::Credentials;
 use serde_json::Value;
 
+use crate::Devstack;
 use crate::aws::{ACCESS_KEY, REGION, SECRET_KEY};
-use crate::{Devstack, Workspace};
-
-/// A workspace wired to `ds` (a private devstack) the way `Workspace::new`
-/// wires one to the shared devstack.
-pub fn workspace_on(ds: &Devstack, name: &str) -> Workspace {
-    let mut ws = Workspace::bare(name);
-    ws.env("VANTAGE_HOST", &ds.info.vantage_url);
-    ws.env("VANTAGE_API_TOKEN", &ds.info.token);
-    ws.env("AWS_ENDPOINT_URL", &ds.info.aws_url);
-    ws.env("AWS_ACCESS_KEY_ID", ACCESS_KEY);
-    ws.env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
-    ws.env("AWS_REGION", REGION);
-    ws
-}
 
 fn http() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()

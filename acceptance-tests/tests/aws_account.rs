@@ -3,7 +3,7 @@
 //! runs a devstack (and moto) of its own: an organisation is global to moto.
 
 use acceptance_tests::aws::ACCOUNT_ID;
-use acceptance_tests::vantage_checks::{AwsSide, workspace_on};
+use acceptance_tests::vantage_checks::AwsSide;
 use acceptance_tests::{Devstack, Workspace};
 use serde_json::Value;
 
@@ -53,7 +53,7 @@ fn the_management_account_lists_its_members() {
     let finance = aws.create_member_account("finance", "finance@example.com");
     let research = aws.create_member_account("research", "research@example.com");
 
-    let ws = workspace_on(&ds, "acct-management");
+    let ws = Workspace::on(&ds, "acct-management");
     ws.config(ACCOUNT_CONFIG);
     let out = read_account(&ws);
     assert_eq!(out["role"], "management");
@@ -95,7 +95,7 @@ fn a_member_account_knows_its_management_account() {
     let organization = aws.create_organization();
     let member = aws.create_member_account("finance", "finance@example.com");
 
-    let ws = workspace_on(&ds, "acct-member");
+    let ws = Workspace::on(&ds, "acct-member");
     ws.config(&format!(
         r#"provider "vantage" {{
   assume_role {{

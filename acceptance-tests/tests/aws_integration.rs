@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use acceptance_tests::aws::{ACCOUNT_ID, Aws};
 use acceptance_tests::vantage_checks::{
     AwsSide, all_integrations, clear_faults, delta, fault, register, v1_integration, v2_integration, vantage_call,
-    vantage_requests, workspace_on,
+    vantage_requests,
 };
 use acceptance_tests::{Devstack, Workspace, wait_until};
 use serde_json::{Value, json};
@@ -90,7 +90,7 @@ fn output(ws: &Workspace, name: &str) -> String {
 fn registration_retries_until_the_new_role_is_assumable() {
     let ds = Devstack::start(&["--propagation-delay", "5"]);
     let name = "acc-int-propagation";
-    let ws = workspace_on(&ds, name);
+    let ws = Workspace::on(&ds, name);
     ws.config(&config(name, ""));
     let started = Instant::now();
     ws.apply().expect_ok();
@@ -126,7 +126,7 @@ fn registration_retries_until_the_new_role_is_assumable() {
 fn registration_gives_up_at_the_create_timeout_with_the_trust_policy_hint() {
     let ds = Devstack::start(&["--propagation-delay", "600"]);
     let name = "acc-int-timeout";
-    let ws = workspace_on(&ds, name);
+    let ws = Workspace::on(&ds, name);
     ws.config(&config(name, "  timeouts {\n    create = \"4s\"\n  }"));
     let started = Instant::now();
     let run = ws.apply();
@@ -152,7 +152,7 @@ fn registration_gives_up_at_the_create_timeout_with_the_trust_policy_hint() {
 fn a_wrong_external_id_fails_at_once_with_vantages_words() {
     let ds = Devstack::start(&[]);
     let name = "acc-int-wrong-external-id";
-    let ws = workspace_on(&ds, name);
+    let ws = Workspace::on(&ds, name);
     ws.config(&config(name, "").replacen(
         &format!("  name = \"{name}\"\n"),
         &format!("  name        = \"{name}\"\n  external_id = \"not-the-vantage-external-id\"\n"),
@@ -176,7 +176,7 @@ fn a_wrong_external_id_fails_at_once_with_vantages_words() {
 fn a_wrong_principal_in_the_trust_policy_fails_with_vantages_words() {
     let ds = Devstack::start(&[]);
     let name = "acc-int-wrong-principal";
-    let ws = workspace_on(&ds, name);
+    let ws = Workspace::on(&ds, name);
     ws.config(&config(name, "").replacen(
         &format!("  name = \"{name}\"\n"),
         &format!(
@@ -199,7 +199,7 @@ fn a_wrong_principal_in_the_trust_policy_fails_with_vantages_words() {
 fn a_429_storm_fails_fast_with_the_reset_time_and_registers_nothing() {
     let ds = Devstack::start(&[]);
     let name = "acc-int-429";
-    let ws = workspace_on(&ds, name);
+    let ws = Workspace::on(&ds, name);
     ws.config(&config(name, ""));
     fault(
         &ds,
@@ -232,7 +232,7 @@ fn a_429_storm_fails_fast_with_the_reset_time_and_registers_nothing() {
 fn a_5xx_burst_and_dropped_connections_are_retried_without_registering_twice() {
     let ds = Devstack::start(&[]);
     let name = "acc-int-5xx";
-    let ws = workspace_on(&ds, name);
+    let ws = Workspace::on(&ds, name);
     ws.config(&config(name, ""));
     fault(
         &ds,
@@ -265,7 +265,7 @@ fn a_5xx_burst_and_dropped_connections_are_retried_without_registering_twice() {
 fn a_registration_that_timed_out_is_retried_without_registering_twice() {
     let ds = Devstack::start(&[]);
     let name = "acc-int-timed-out";
-    let ws = workspace_on(&ds, name);
+    let ws = Workspace::on(&ds, name);
     // Vantage answers only after the client gave up, twice.
     ws.config(&format!(
         "provider \"vantage\" {{\n  timeout = \"1s\"\n}}\n\n{}",
@@ -293,7 +293,7 @@ fn a_registration_that_timed_out_is_retried_without_registering_twice() {
 fn a_registration_whose_answer_was_lost_is_adopted_not_duplicated() {
     let ds = Devstack::start(&[]);
     let name = "acc-int-lost-answer";
-    let ws = workspace_on(&ds, name);
+    let ws = Workspace::on(&ds, name);
     ws.config(&config(name, ""));
     // The registration goes through on Vantage's side, but its answer is a 500.
     fault(
@@ -716,7 +716,7 @@ fn a_member_account_is_registered_with_a_warning_until_the_management_account_is
 {}"#,
         config(name, "")
     );
-    let ws = workspace_on(&ds, name);
+    let ws = Workspace::on(&ds, name);
     ws.config(&member_config);
     let apply = ws.apply();
     apply.expect_ok();
@@ -740,7 +740,7 @@ fn a_member_account_is_registered_with_a_warning_until_the_management_account_is
     ws.destroy().expect_ok();
 
     // Once the management account is connected, member accounts are what comes next: no warning.
-    let management = workspace_on(&ds, "acc-int-management");
+    let management = Workspace::on(&ds, "acc-int-management");
     management.config(&config("acc-int-management", ""));
     let apply = management.apply();
     apply.expect_ok();
@@ -769,7 +769,7 @@ fn organizations_unavailable_does_not_block_the_registration() {
         json!({"service": "aws", "match": "organizations:*", "count": 100, "status": 500}),
     );
     let name = "acc-int-no-organizations";
-    let ws = workspace_on(&ds, name);
+    let ws = Workspace::on(&ds, name);
     ws.config(&config(name, ""));
     let apply = ws.apply();
     apply.expect_ok();
@@ -794,7 +794,7 @@ fn organizations_unavailable_does_not_block_the_registration() {
 fn refresh_costs_about_one_vantage_call_per_integration() {
     let ds = Devstack::start(&[]);
     let count = 4;
-    let ws = workspace_on(&ds, "acc-int-cost");
+    let ws = Workspace::on(&ds, "acc-int-cost");
     ws.config(&format!(
         r#"resource "vantage_aws_cross_account_role" "this" {{
   count = {count}

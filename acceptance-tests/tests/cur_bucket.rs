@@ -409,7 +409,7 @@ resource "vantage_aws_cur_bucket" "this" {{
 #[test]
 fn a_failure_half_way_keeps_the_bucket_and_the_next_apply_finishes() {
     let ds = Devstack::start(&[]);
-    let ws = acceptance_tests::aws_billing::workspace_on(&ds, "acc-curb-partial");
+    let ws = Workspace::on(&ds, "acc-curb-partial");
     let aws = Billing::for_account(&ds, acceptance_tests::aws::ACCOUNT_ID);
     let bucket = "acc-curb-partial";
     ws.config(&format!(

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use acceptance_tests::aws_billing::{Billing, account_for, provider_block, workspace_on};
+use acceptance_tests::aws_billing::{Billing, account_for, provider_block};
 use acceptance_tests::{Devstack, Workspace};
 use aws_sdk_costandusagereport::types::{ReportDefinition, ReportVersioning};
 
@@ -294,7 +294,7 @@ fn invalid_combinations_are_refused_at_plan_time_with_the_fix() {
 #[test]
 fn a_report_created_with_its_bucket_without_depends_on_waits_for_the_policy() {
     let ds = Devstack::start(&[]);
-    let ws = workspace_on(&ds, "acc-curr-race");
+    let ws = Workspace::on(&ds, "acc-curr-race");
     let aws = Billing::for_account(&ds, acceptance_tests::aws::ACCOUNT_ID);
     let bucket = "acc-curr-race";
     // No reference from the reports to the bucket resource: Terraform creates them in parallel.
@@ -480,7 +480,7 @@ fn a_report_changed_or_deleted_out_of_band_is_repaired() {
 fn refreshing_many_reports_reads_the_pages_once() {
     const N: usize = 12;
     let ds = Devstack::start(&["--cur-report-limit", "50"]);
-    let ws = workspace_on(&ds, "acc-curr-count");
+    let ws = Workspace::on(&ds, "acc-curr-count");
     let bucket = "acc-curr-count";
     ws.config(&format!(
         r#"resource "vantage_aws_cur_bucket" "this" {{

@@ -163,9 +163,7 @@ fn ctrl_c_during_a_slow_vantage_answer_cancels_promptly() {
         "faults",
         serde_json::json!({"service": "vantage", "match": "GET /v1/integrations/aws/info", "count": 1, "delay_ms": 120000}),
     );
-    let mut ws = Workspace::bare("ctrl-c");
-    ws.env("VANTAGE_HOST", &ds.info.vantage_url);
-    ws.env("VANTAGE_API_TOKEN", &ds.info.token);
+    let ws = Workspace::on(&ds, "ctrl-c");
     ws.config(INFO_CONFIG);
     let mut child = ws
         .command(&["plan", "-no-color"])

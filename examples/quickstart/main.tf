@@ -1,6 +1,7 @@
-# Vantage's "Set Up AWS" guide in one configuration. `cargo xtask demo`
-# applies it against the local devstack; point VANTAGE_API_TOKEN and your AWS
-# credentials at the real services to use it for real.
+# Vantage's "Set Up AWS" guide in one configuration: the read-only
+# cross-account role, the Cost and Usage Report with its bucket, and the
+# registration with Vantage. `cargo xtask demo` applies it against the local
+# devstack; with a real VANTAGE_API_TOKEN and AWS credentials it does it for real.
 
 terraform {
   required_version = ">= 1.5"
@@ -16,18 +17,22 @@ provider "vantage" {}
 # What Vantage needs in this account: its principal, our external id, its policies.
 data "vantage_aws_provider_info" "this" {}
 
+# Which account this is; Vantage wants the management account connected first.
+data "vantage_aws_account" "this" {}
+
 locals {
-  # Read-only by default: autopilot (write actions) is not attached.
+  # Read-only by default: Autopilot (write actions) is not attached.
   vantage_presets = {
     root                              = "root"
     VantageCloudWatchMetricsReadOnly  = "cloudwatch"
     VantageAdditionalResourceReadOnly = "resources"
   }
+  cur_bucket = "vantage-cur-${data.vantage_aws_account.this.account_id}"
 }
 
 # The role Vantage assumes, trusting its principal with our external id.
 resource "vantage_aws_cross_account_role" "this" {
-  inline_policies = keys(local.vantage_presets)
+  inline_policies = concat(keys(local.vantage_presets), ["VantageCostandUsageReportRetrieval"])
 }
 
 resource "vantage_aws_role_policy" "vantage" {
@@ -36,4 +41,38 @@ resource "vantage_aws_role_policy" "vantage" {
   role   = vantage_aws_cross_account_role.this.name
   name   = each.key
   preset = each.value
+}
+
+variable "cur_bucket_force_destroy" {
+  description = "Let `terraform destroy` delete the report files with the bucket (the demo sets it)."
+  type        = bool
+  default     = false
+}
+
+# The bucket AWS billing writes the Cost and Usage Report into.
+resource "vantage_aws_cur_bucket" "this" {
+  bucket                 = local.cur_bucket
+  cross_account_role_arn = vantage_aws_cross_account_role.this.arn
+  force_destroy          = var.cur_bucket_force_destroy
+}
+
+# Vantage's role may read the report files.
+resource "vantage_aws_role_policy" "cur" {
+  role       = vantage_aws_cross_account_role.this.name
+  name       = "VantageCostandUsageReportRetrieval"
+  preset     = "cur_retrieval"
+  cur_bucket = vantage_aws_cur_bucket.this.bucket
+}
+
+# The report definition (CUR lives in us-east-1 whatever the bucket's region).
+resource "vantage_aws_cur_report" "this" {
+  bucket = vantage_aws_cur_bucket.this.bucket
+}
+
+# The registration with Vantage, reconciled on every plan.
+resource "vantage_aws_integration" "this" {
+  cross_account_role_arn = vantage_aws_cross_account_role.this.arn
+  bucket_arn             = vantage_aws_cur_bucket.this.arn
+
+  depends_on = [vantage_aws_role_policy.vantage, vantage_aws_role_policy.cur, vantage_aws_cur_report.this]
 }

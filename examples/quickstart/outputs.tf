@@ -9,12 +9,37 @@ output "vantage_external_id" {
   sensitive   = true
 }
 
+output "account" {
+  description = "The AWS account and its place in the organisation."
+  value       = "${data.vantage_aws_account.this.account_id} (${data.vantage_aws_account.this.role})"
+}
+
 output "cross_account_role_arn" {
-  description = "The role to register with Vantage."
+  description = "The role registered with Vantage."
   value       = vantage_aws_cross_account_role.this.arn
 }
 
 output "inline_policies" {
   description = "Inline policies on the role."
-  value       = sort([for p in vantage_aws_role_policy.vantage : p.name])
+  value       = sort(concat([for p in vantage_aws_role_policy.vantage : p.name], [vantage_aws_role_policy.cur.name]))
+}
+
+output "cur_bucket" {
+  description = "The bucket AWS billing delivers the report into."
+  value       = vantage_aws_cur_bucket.this.bucket
+}
+
+output "cur_report" {
+  description = "The Cost and Usage Report definition."
+  value       = vantage_aws_cur_report.this.name
+}
+
+output "integration_id" {
+  description = "Vantage's id of the integration."
+  value       = vantage_aws_integration.this.id
+}
+
+output "integration_status" {
+  description = "pending until Vantage verifies the role, importing until the first report file arrives, then connected."
+  value       = vantage_aws_integration.this.status
 }

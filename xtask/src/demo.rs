@@ -13,7 +13,7 @@ pub fn run_demo(root: &Path) -> anyhow::Result<()> {
     let bin_dir = crate::devstack::build_binaries(root)?;
     step("starting the devstack (local Vantage API + AWS emulator)");
     let devstack = crate::devstack::start(&bin_dir, &python, &[])?;
-    let ready = &devstack.ready;
+    let ready = devstack.ready.clone();
     eprintln!(
         "    Vantage API: {}\n    AWS:         {}\n    Admin:       {}",
         ready.vantage_url, ready.aws_url, ready.admin_url
@@ -45,9 +45,11 @@ pub fn run_demo(root: &Path) -> anyhow::Result<()> {
             .env("VANTAGE_HOST", &devstack.ready.vantage_url)
             .env("VANTAGE_API_TOKEN", &devstack.ready.token)
             .env("AWS_ENDPOINT_URL", &devstack.ready.aws_url)
-            .env("AWS_ACCESS_KEY_ID", "123456789012")
+            .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
             .env("AWS_SECRET_ACCESS_KEY", "devstack")
             .env("AWS_REGION", "us-east-1")
+            // The demo destroys what it built, report files included.
+            .env("TF_VAR_cur_bucket_force_destroy", "true")
             .env_remove("AWS_PROFILE");
         cmd
     };
@@ -57,6 +59,52 @@ pub fn run_demo(root: &Path) -> anyhow::Result<()> {
         &mut terraform(&["apply", "-auto-approve", "-input=false", "-compact-warnings"]),
         "terraform apply",
     )?;
+
+    // AWS billing delivers the first report file hours later; the devstack does it now.
+    step("devstack delivers the first CUR file, as AWS billing would");
+    let report = output(
+        &mut terraform(&["output", "-raw", "cur_report"]),
+        "terraform output cur_report",
+    )?;
+    let delivered = reqwest::blocking::Client::new()
+        .post(format!("{}/deliver-cur", ready.admin_url))
+        .json(&serde_json::json!({ "report_name": report.trim() }))
+        .send()
+        .context("devstack deliver-cur")?;
+    if !delivered.status().is_success() {
+        bail!("deliver-cur failed: {}", delivered.text().unwrap_or_default());
+    }
+
+    step("refreshing until Vantage reports the integration connected");
+    let mut status = String::new();
+    for _ in 0..10 {
+        run(
+            terraform(&[
+                "apply",
+                "-refresh-only",
+                "-auto-approve",
+                "-input=false",
+                "-compact-warnings",
+            ])
+            .stdout(std::process::Stdio::null()),
+            "terraform apply -refresh-only",
+        )?;
+        status = output(
+            &mut terraform(&["output", "-raw", "integration_status"]),
+            "terraform output",
+        )?;
+        eprintln!("    integration status: {}", status.trim());
+        if status.trim() == "connected" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    if status.trim() != "connected" {
+        bail!(
+            "the integration did not reach `connected` (last status {:?})",
+            status.trim()
+        );
+    }
 
     step("outputs");
     run(&mut terraform(&["output"]), "terraform output")?;
@@ -78,6 +126,17 @@ pub fn run_demo(root: &Path) -> anyhow::Result<()> {
     if !state.trim().is_empty() {
         bail!("objects left in state after destroy:\n{state}");
     }
+    let left: serde_json::Value = reqwest::blocking::Client::new()
+        .get(format!("{}/v2/integrations?provider=aws", ready.vantage_url))
+        .bearer_auth(&ready.token)
+        .send()
+        .and_then(|r| r.json())
+        .context("listing Vantage integrations")?;
+    let count = left["integrations"].as_array().map_or(0, Vec::len);
+    if count != 0 {
+        bail!("{count} integration(s) left registered in Vantage after destroy");
+    }
+    eprintln!("    nothing left: no state, no Vantage integration");
     step("demo complete; stopping the devstack");
     Ok(())
 }
