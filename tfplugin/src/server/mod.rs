@@ -63,12 +63,37 @@ pub fn main<P: Provider>(provider: P, source_address: &str) -> ExitCode {
         source_address: source_address.to_string(),
         debug,
     };
-    match runtime.block_on(serve(provider, options)) {
+    let result = runtime.block_on(serve(provider, options));
+    report_resource_usage();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// For benchmarks: with `TF_PLUGIN_USAGE_FILE` set, append this process's
+/// peak RSS and CPU time (`pid=.. peak_rss_kb=.. cpu_ms=..`) when it exits.
+/// Terraform starts one process per provider configuration, so a whole run's
+/// processes can be summed.
+fn report_resource_usage() {
+    let Some(path) = std::env::var_os("TF_PLUGIN_USAGE_FILE") else { return };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    // utime and stime, fields 14 and 15 of /proc/self/stat, in clock ticks (100 Hz on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = fields.get(11..13).map_or(0, |f| f.iter().filter_map(|x| x.parse::<u64>().ok()).sum());
+    let line = format!("pid={} peak_rss_kb={peak_kb} cpu_ms={}\n", std::process::id(), ticks * 10);
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = file.write_all(line.as_bytes());
     }
 }
 
