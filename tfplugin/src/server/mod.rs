@@ -79,7 +79,9 @@ pub fn main<P: Provider>(provider: P, source_address: &str) -> ExitCode {
 /// Terraform starts one process per provider configuration, so a whole run's
 /// processes can be summed.
 fn report_resource_usage() {
-    let Some(path) = std::env::var_os("TF_PLUGIN_USAGE_FILE") else { return };
+    let Some(path) = std::env::var_os("TF_PLUGIN_USAGE_FILE") else {
+        return;
+    };
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let peak_kb = status
         .lines()
@@ -90,8 +92,14 @@ fn report_resource_usage() {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks: u64 = fields.get(11..13).map_or(0, |f| f.iter().filter_map(|x| x.parse::<u64>().ok()).sum());
-    let line = format!("pid={} peak_rss_kb={peak_kb} cpu_ms={}\n", std::process::id(), ticks * 10);
+    let ticks: u64 = fields
+        .get(11..13)
+        .map_or(0, |f| f.iter().filter_map(|x| x.parse::<u64>().ok()).sum());
+    let line = format!(
+        "pid={} peak_rss_kb={peak_kb} cpu_ms={}\n",
+        std::process::id(),
+        ticks * 10
+    );
     if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
         let _ = file.write_all(line.as_bytes());
     }
