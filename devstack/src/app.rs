@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::aws::AwsSide;
-use crate::aws::verifier::AwsVerifier;
+use crate::aws::verifier::CachedVerifier;
 use crate::counts::RequestCounts;
 use crate::faults::Faults;
 use crate::vantage::auth::Tokens;
@@ -26,7 +26,7 @@ pub struct Devstack {
     pub faults: Faults,
     pub counts: RequestCounts,
     pub propagation: Propagation,
-    pub verifier: Arc<dyn AwsVerifier>,
+    pub verifier: Arc<CachedVerifier>,
     /// The AWS front door's state: upstream, CUR reports and Data Exports.
     pub aws: AwsSide,
 }

@@ -29,7 +29,7 @@ use aws::AwsSide;
 use aws::forward::Forwarder;
 use aws::moto::{Moto, Python};
 use aws::upstream::Upstream;
-use aws::verifier::{AcceptAll, UpstreamVerifier};
+use aws::verifier::{AcceptAll, CachedVerifier, UpstreamVerifier};
 use net::{ConnHandle, KillableListener};
 use state::StateFile;
 use vantage::auth::{TokenSpec, Tokens};
@@ -175,11 +175,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         faults: faults::Faults::default(),
         counts: counts::RequestCounts::default(),
         propagation: vantage::propagation::Propagation::new(cli.propagation_delay),
-        verifier: if cli.accept_any_role {
+        verifier: Arc::new(CachedVerifier::new(if cli.accept_any_role {
             Arc::new(AcceptAll)
         } else {
             Arc::new(UpstreamVerifier::new(upstream.clone()))
-        },
+        })),
         aws: AwsSide {
             upstream,
             store: aws_store,

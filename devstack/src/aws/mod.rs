@@ -127,6 +127,9 @@ async fn front_door(State(app): State<App>, request: Request) -> Response {
             moto_compat::forward(app.aws.upstream.forwarder(), &call.operation, request, call.protocol).await
         }
     };
+    if verifier::invalidates_verdicts(&call.operation) {
+        app.verifier.invalidate();
+    }
     tracing::debug!(operation = %call.operation, status = response.status().as_u16(), "aws call");
     response
 }

@@ -339,6 +339,92 @@ fn bucket_readable(
     }
 }
 
+/// Remembers verdicts so that listing many integrations does not re-read
+/// every role each time (N processes listing N integrations would otherwise
+/// cost N² role reads). A verdict holds until an IAM or S3 write passes the
+/// front door ([`CachedVerifier::invalidate`]) or [`VERDICT_TTL`] elapses, so
+/// a change made through the front door is seen by the very next read.
+pub struct CachedVerifier {
+    inner: Arc<dyn AwsVerifier>,
+    roles: std::sync::Mutex<std::collections::HashMap<(String, String, String), Verdict<RoleFacts>>>,
+    buckets: std::sync::Mutex<std::collections::HashMap<(String, String), Verdict<()>>>,
+}
+
+/// How long a verdict may be reused when nothing was written in between
+/// (writes straight to the upstream, bypassing the front door, are not seen).
+pub const VERDICT_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+type Verdict<T> = (std::time::Instant, Result<T, String>);
+
+impl CachedVerifier {
+    pub fn new(inner: Arc<dyn AwsVerifier>) -> CachedVerifier {
+        CachedVerifier {
+            inner,
+            roles: Default::default(),
+            buckets: Default::default(),
+        }
+    }
+
+    /// Forgets every verdict (an IAM or S3 write went through the front door).
+    pub fn invalidate(&self) {
+        if let Ok(mut roles) = self.roles.lock() {
+            roles.clear();
+        }
+        if let Ok(mut buckets) = self.buckets.lock() {
+            buckets.clear();
+        }
+    }
+
+    fn fresh<K: std::hash::Hash + Eq, T: Clone>(
+        map: &std::sync::Mutex<std::collections::HashMap<K, Verdict<T>>>,
+        key: &K,
+    ) -> Option<Result<T, String>> {
+        let map = map.lock().ok()?;
+        map.get(key)
+            .filter(|(at, _)| at.elapsed() < VERDICT_TTL)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+#[async_trait]
+impl AwsVerifier for CachedVerifier {
+    async fn verify_role(&self, role_arn: &str, principal_arn: &str, external_id: &str) -> Result<RoleFacts, String> {
+        let key = (role_arn.to_owned(), principal_arn.to_owned(), external_id.to_owned());
+        if let Some(verdict) = Self::fresh(&self.roles, &key) {
+            return verdict;
+        }
+        let verdict = self.inner.verify_role(role_arn, principal_arn, external_id).await;
+        if let Ok(mut roles) = self.roles.lock() {
+            roles.insert(key, (std::time::Instant::now(), verdict.clone()));
+        }
+        verdict
+    }
+
+    async fn verify_bucket(&self, role_arn: &str, bucket_arn: &str) -> Result<(), String> {
+        let key = (role_arn.to_owned(), bucket_arn.to_owned());
+        if let Some(verdict) = Self::fresh(&self.buckets, &key) {
+            return verdict;
+        }
+        let verdict = self.inner.verify_bucket(role_arn, bucket_arn).await;
+        if let Ok(mut buckets) = self.buckets.lock() {
+            buckets.insert(key, (std::time::Instant::now(), verdict.clone()));
+        }
+        verdict
+    }
+}
+
+/// Whether a front-door call may change what a verdict depends on.
+pub fn invalidates_verdicts(operation: &str) -> bool {
+    let Some((service, name)) = operation.split_once(':') else {
+        return false;
+    };
+    matches!(service, "iam" | "s3" | "sts")
+        && !["Get", "List", "Head", "Describe", "Simulate", "Generate"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        && !matches!(name, "AssumeRole" | "GetCallerIdentity")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,5 +497,15 @@ mod tests {
         let deny = json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::cur/*"}]});
         let err = bucket_readable(ROLE, "AROA1", "cur", &named, Some(&deny)).expect_err("denied");
         assert!(err.contains("denies"), "{err}");
+    }
+
+    #[test]
+    fn only_writes_to_iam_s3_and_sts_invalidate_verdicts() {
+        assert!(invalidates_verdicts("iam:UpdateAssumeRolePolicy"));
+        assert!(invalidates_verdicts("iam:DeleteRole"));
+        assert!(invalidates_verdicts("s3:PutBucketPolicy"));
+        assert!(!invalidates_verdicts("iam:GetRole"));
+        assert!(!invalidates_verdicts("s3:ListObjectsV2"));
+        assert!(!invalidates_verdicts("cur:PutReportDefinition"));
     }
 }

@@ -16,6 +16,7 @@ use super::errors::{ApiError, parse_body};
 use super::status::Event;
 use super::store::{Integration, StoreError};
 use crate::app::{App, Devstack};
+use crate::aws::verifier::AwsVerifier;
 use crate::clock;
 
 /// `GET /v1/ping`, `GET /v2/ping`: needs a valid token (any scope) so a client can check its
