@@ -5,8 +5,12 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
+/// Read at run time: the target directory is shared between checkouts, so a
+/// path baked in at compile time can name a clone that no longer exists.
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .parent()
         .map(PathBuf::from)
         .unwrap_or_default()
