@@ -57,7 +57,21 @@ pub fn binaries_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let status = Command::new(cargo)
+        let mut command = Command::new(cargo);
+        // The test's own CARGO_PKG_* and CARGO_MANIFEST_* would make ring's
+        // build script (and everything above it) rebuild; drop them.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_MANIFEST_")
+                || name.starts_with("CARGO_BIN_")
+                || name == "CARGO_CRATE_NAME"
+                || name == "CARGO_PRIMARY_PACKAGE"
+            {
+                command.env_remove(name.as_ref());
+            }
+        }
+        let status = command
             .args([
                 "build",
                 "--quiet",

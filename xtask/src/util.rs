@@ -23,8 +23,25 @@ pub fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
+/// A cargo command without the package-scoped variables `cargo run` gave us.
+/// ring's build script reruns when CARGO_PKG_NAME and friends change, so
+/// leaking xtask's values would rebuild ring, rustls and the AWS SDK.
 pub fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if is_package_scoped_cargo_var(&name) {
+            cmd.env_remove(name.as_ref());
+        }
+    }
+    cmd
+}
+
+fn is_package_scoped_cargo_var(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_MANIFEST_")
+        || name.starts_with("CARGO_BIN_")
+        || matches!(name, "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE")
 }
 
 /// A progress line, so a long task shows where it is.

@@ -3,14 +3,22 @@
 //! client to present exactly the certificate Terraform put in
 //! `PLUGIN_CLIENT_CERT`. rustls' standard client verifier rejects that
 //! certificate (it is a CA used as an end entity), so we pin it ourselves and
-//! still check the handshake signatures with the crypto provider.
+//! still check the handshake signatures.
+//!
+//! Crypto choice, measured: aws-lc seeds its random generator on first use,
+//! ~31 ms, and Terraform starts the provider 3-5 times per command. ring
+//! starts in microseconds but has no P-521, the curve of Terraform's client
+//! key, so that one signature is checked with RustCrypto's `p521`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
+use rustls::pki_types::{
+    AlgorithmIdentifier, CertificateDer, InvalidSignature, PrivateKeyDer, PrivatePkcs8KeyDer,
+    SignatureVerificationAlgorithm, UnixTime, alg_id,
+};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, ServerConfig, SignatureScheme};
 
@@ -26,32 +34,25 @@ pub enum TlsSetupError {
     #[error("PLUGIN_CLIENT_CERT does not hold a PEM certificate: {0}")]
     ClientCert(String),
     #[error("could not generate the server certificate: {0}")]
-    Generate(#[from] rcgen::Error),
+    Generate(String),
     #[error("could not build the TLS configuration: {0}")]
     Rustls(#[from] Error),
-}
-
-fn crypto_provider() -> Arc<CryptoProvider> {
-    // aws-lc-rs verifies ECDSA P-521, the curve Terraform's client certificate uses.
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// Builds the TLS server config pinned to Terraform's client certificate.
 pub fn auto_mtls(client_cert_pem: &str) -> Result<AutoMtls, TlsSetupError> {
     let client_cert = CertificateDer::from_pem_slice(client_cert_pem.as_bytes())
         .map_err(|e| TlsSetupError::ClientCert(e.to_string()))?;
-    let provider = crypto_provider();
-
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let (cert_der, key_der) = generate_server_cert()?;
     let verifier = Arc::new(PinnedClientCert {
         expected: client_cert.into_owned(),
-        algorithms: provider.signature_verification_algorithms,
+        algorithms: algorithms(&provider),
     });
-    let config = ServerConfig::builder_with_provider(provider)
+    let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
         .with_single_cert(vec![CertificateDer::from(cert_der.clone())], key_der)?;
-    let mut config = config;
     // go-plugin's client negotiates HTTP/2 through ALPN.
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(AutoMtls {
@@ -60,11 +61,86 @@ pub fn auto_mtls(client_cert_pem: &str) -> Result<AutoMtls, TlsSetupError> {
     })
 }
 
+/// ring's verification algorithms plus ECDSA P-521 with SHA-512.
+fn algorithms(provider: &CryptoProvider) -> WebPkiSupportedAlgorithms {
+    static EXTENDED: OnceLock<WebPkiSupportedAlgorithms> = OnceLock::new();
+    *EXTENDED.get_or_init(|| {
+        static P521: P521Sha512 = P521Sha512;
+        static P521_ONLY: [&dyn SignatureVerificationAlgorithm; 1] = [&P521];
+        let base = provider.signature_verification_algorithms;
+        let mut all: Vec<&'static dyn SignatureVerificationAlgorithm> = base.all.to_vec();
+        all.push(&P521);
+        let mut mapping = base.mapping.to_vec();
+        mapping.push((SignatureScheme::ECDSA_NISTP521_SHA512, &P521_ONLY));
+        WebPkiSupportedAlgorithms {
+            all: Vec::leak(all),
+            mapping: Vec::leak(mapping),
+        }
+    })
+}
+
+/// ECDSA over P-521 with SHA-512, the signature Terraform's client key makes.
+#[derive(Debug)]
+struct P521Sha512;
+
+impl SignatureVerificationAlgorithm for P521Sha512 {
+    fn verify_signature(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), InvalidSignature> {
+        use p521::ecdsa::signature::Verifier;
+        let key = p521::ecdsa::VerifyingKey::from_sec1_bytes(public_key).map_err(|_| InvalidSignature)?;
+        let signature = p521::ecdsa::Signature::from_der(signature).map_err(|_| InvalidSignature)?;
+        key.verify(message, &signature).map_err(|_| InvalidSignature)
+    }
+
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::ECDSA_P521
+    }
+
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::ECDSA_SHA512
+    }
+}
+
+/// A fresh ECDSA P-256 key held by ring, signing the certificate for rcgen.
+struct RingKey {
+    pair: ring::signature::EcdsaKeyPair,
+    rng: ring::rand::SystemRandom,
+}
+
+impl rcgen::PublicKeyData for RingKey {
+    fn der_bytes(&self) -> &[u8] {
+        use ring::signature::KeyPair;
+        self.pair.public_key().as_ref()
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_ECDSA_P256_SHA256
+    }
+}
+
+impl rcgen::SigningKey for RingKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        self.pair
+            .sign(&self.rng, msg)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|_| rcgen::Error::RemoteKeyError)
+    }
+}
+
 /// A self-signed certificate shaped like go-plugin's: CA, server and client
 /// auth, valid for `localhost` (the name go-plugin's client verifies).
-fn generate_server_cert() -> Result<(Vec<u8>, PrivateKeyDer<'static>), rcgen::Error> {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()])?;
+fn generate_server_cert() -> Result<(Vec<u8>, PrivateKeyDer<'static>), TlsSetupError> {
+    let gen_err = |e: &dyn std::fmt::Display| TlsSetupError::Generate(e.to_string());
+    let rng = ring::rand::SystemRandom::new();
+    let alg = &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING;
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).map_err(|e| gen_err(&e))?;
+    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).map_err(|e| gen_err(&e))?;
+    let mut serial = [0u8; 16];
+    ring::rand::SecureRandom::fill(&rng, &mut serial).map_err(|e| gen_err(&e))?;
+    serial[0] &= 0x7f; // a positive DER integer
+    let key = RingKey { pair, rng };
+
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).map_err(|e| gen_err(&e))?;
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
     params
         .distinguished_name
         .push(rcgen::DnType::OrganizationName, "HashiCorp");
@@ -82,8 +158,8 @@ fn generate_server_cert() -> Result<(Vec<u8>, PrivateKeyDer<'static>), rcgen::Er
     let now = std::time::SystemTime::now();
     params.not_before = (now - std::time::Duration::from_secs(30)).into();
     params.not_after = (now + std::time::Duration::from_secs(262_980 * 3600)).into();
-    let cert = params.self_signed(&key)?;
-    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let cert = params.self_signed(&key).map_err(|e| gen_err(&e))?;
+    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.as_ref().to_vec()));
     Ok((cert.der().to_vec(), key_der))
 }
 
@@ -138,5 +214,46 @@ impl ClientCertVerifier for PinnedClientCert {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p521::ecdsa::signature::Signer;
+
+    fn fixed_key() -> p521::ecdsa::SigningKey {
+        let mut scalar = [0x11u8; 66];
+        scalar[0] = 0x00; // below the group order
+        p521::ecdsa::SigningKey::from_slice(&scalar).expect("a valid P-521 scalar")
+    }
+
+    #[test]
+    fn p521_signatures_verify_and_tampering_is_caught() {
+        let key = fixed_key();
+        let public = p521::ecdsa::VerifyingKey::from(&key).to_encoded_point(false);
+        let signature: p521::ecdsa::Signature = key.sign(b"client certificate verify");
+        let der = signature.to_der();
+        let alg = P521Sha512;
+        assert!(
+            alg.verify_signature(public.as_bytes(), b"client certificate verify", der.as_bytes())
+                .is_ok()
+        );
+        assert!(
+            alg.verify_signature(public.as_bytes(), b"something else", der.as_bytes())
+                .is_err()
+        );
+        assert!(
+            alg.verify_signature(public.as_bytes(), b"client certificate verify", b"junk")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_server_offers_p521_client_signatures() {
+        let provider = rustls::crypto::ring::default_provider();
+        let schemes = algorithms(&provider).supported_schemes();
+        assert!(schemes.contains(&SignatureScheme::ECDSA_NISTP521_SHA512), "{schemes:?}");
+        assert!(schemes.contains(&SignatureScheme::ECDSA_NISTP256_SHA256), "{schemes:?}");
     }
 }
