@@ -119,6 +119,8 @@ struct Usage {
     processes: u64,
     max_peak_kb: u64,
     sum_peak_kb: u64,
+    sum_anon_kb: u64,
+    max_anon_kb: u64,
     cpu_ms: u64,
 }
 
@@ -136,6 +138,9 @@ fn read_usage(path: &Path) -> Usage {
         u.processes += 1;
         u.max_peak_kb = u.max_peak_kb.max(peak);
         u.sum_peak_kb += peak;
+        let anon = field("rss_anon_kb");
+        u.sum_anon_kb += anon;
+        u.max_anon_kb = u.max_anon_kb.max(anon);
         u.cpu_ms += field("cpu_ms");
     }
     u
@@ -468,6 +473,7 @@ resource "vantage_aws_integration" "i" {{
                 "apply_requests_per_object": round(request_delta(&before, &mid) as f64 / objects, 2),
                 "plan_requests_per_object": round(request_delta(&mid, &after) as f64 / objects, 2),
                 "provider_peak_rss_mb": round(usage.max_peak_kb as f64 / 1024.0, 1),
+                "provider_max_private_mb_at_exit": round(usage.max_anon_kb as f64 / 1024.0, 1),
                 "provider_cpu_seconds": round(usage.cpu_ms as f64 / 1000.0, 2),
                 "provider_processes": usage.processes,
             }),
@@ -519,14 +525,19 @@ resource "vantage_aws_integration" "i{i}" {{
                 "apply_seconds": round(secs(apply), 2),
                 "summed_provider_rss_mb": round(plan_usage.sum_peak_kb as f64 / 1024.0, 1),
                 "per_configuration_mb": round(per_config_mb, 2),
+                // What each configuration costs beyond the binary's pages, which
+                // the page cache shares between all provider processes.
+                "summed_private_mb_at_exit": round(plan_usage.sum_anon_kb as f64 / 1024.0, 1),
+                "private_per_configuration_mb": round(plan_usage.sum_anon_kb as f64 / 1024.0 / n as f64, 2),
                 "provider_processes_plan": plan_usage.processes,
                 "provider_processes_apply": apply_usage.processes,
             }),
         );
         eprintln!(
-            "    plan {:.1}s, apply {:.1}s, {per_config_mb:.1} MB per configuration",
+            "    plan {:.1}s, apply {:.1}s, {per_config_mb:.1} MB per configuration ({:.1} MB private)",
             secs(plan),
-            secs(apply)
+            secs(apply),
+            plan_usage.sum_anon_kb as f64 / 1024.0 / n as f64
         );
         tf.run(&["destroy", "-auto-approve", "-input=false"])?;
     }

@@ -83,11 +83,17 @@ fn report_resource_usage() {
         return;
     };
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak_kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .unwrap_or(0);
+    let kb = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // Peak resident set, and at exit the split between private (anonymous)
+    // memory and pages of the binary, which the page cache shares between
+    // every provider process.
+    let (peak_kb, anon_kb, file_kb) = (kb("VmHWM:"), kb("RssAnon:"), kb("RssFile:"));
     // utime and stime, fields 14 and 15 of /proc/self/stat, in clock ticks (100 Hz on Linux).
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
@@ -96,7 +102,7 @@ fn report_resource_usage() {
         .get(11..13)
         .map_or(0, |f| f.iter().filter_map(|x| x.parse::<u64>().ok()).sum());
     let line = format!(
-        "pid={} peak_rss_kb={peak_kb} cpu_ms={}\n",
+        "pid={} peak_rss_kb={peak_kb} rss_anon_kb={anon_kb} rss_file_kb={file_kb} cpu_ms={}\n",
         std::process::id(),
         ticks * 10
     );
