@@ -418,6 +418,16 @@ fn import_block(type_name: &str, id: i32) -> String {
     format!("  import {{\n    to = {type_name}.<name>\n    id = \"{id}\"\n  }}")
 }
 
+/// The state model of a registration resource (`vantage_aws_integration`,
+/// `vantage_aws_provider`): what the shared create needs from it.
+pub trait RegistrationModel: Sized {
+    fn role(&self) -> Result<&str, Diagnostic>;
+    fn bucket_arn(&self) -> Option<&str>;
+    fn timeouts(&self) -> Timeouts;
+    /// The state for what Vantage holds, keeping what only Terraform knows.
+    fn from_registration(r: Registration, prior: &Self) -> Self;
+}
+
 /// Talks to Vantage for one operation of `vantage_aws_integration` or `vantage_aws_provider`.
 pub struct Registrations<'a> {
     ctx: &'a Ctx<ProviderData>,
@@ -443,6 +453,23 @@ impl<'a> Registrations<'a> {
 
     fn endpoint(&self, method: &str, path: &str) -> String {
         format!("{method} {}{path}", self.vantage().host())
+    }
+
+    /// Create for a resource: a registration Vantage holds despite an error
+    /// goes into state beside the error, so Terraform keeps tracking it.
+    pub async fn create_state<M: RegistrationModel>(&self, planned: M) -> Result<M, ApplyError<M>> {
+        let timeout = planned.timeouts().create_or(DEFAULT_TIMEOUT);
+        match self.create(planned.role()?, planned.bucket_arn(), timeout).await {
+            Ok(r) => Ok(M::from_registration(r, &planned)),
+            Err(CreateFailure {
+                registered: Some(r),
+                diagnostic,
+            }) => Err(ApplyError::with_partial_state(
+                M::from_registration(r, &planned),
+                diagnostic,
+            )),
+            Err(CreateFailure { diagnostic, .. }) => Err(diagnostic.into()),
+        }
     }
 
     /// Registers the role (and bucket). Retries while Vantage cannot assume
@@ -1039,6 +1066,12 @@ pub struct IntegrationModel {
 }
 
 impl IntegrationModel {
+    fn v1_id(&self) -> Result<i32, Diagnostic> {
+        parse_id(self.id.as_deref().unwrap_or_default()).map_err(|e| Diagnostic::error("Invalid state", e))
+    }
+}
+
+impl RegistrationModel for IntegrationModel {
     fn timeouts(&self) -> Timeouts {
         self.timeouts.clone().unwrap_or_default()
     }
@@ -1049,11 +1082,10 @@ impl IntegrationModel {
             .ok_or_else(|| Diagnostic::error("Provider internal error", "cross_account_role_arn is missing."))
     }
 
-    fn v1_id(&self) -> Result<i32, Diagnostic> {
-        parse_id(self.id.as_deref().unwrap_or_default()).map_err(|e| Diagnostic::error("Invalid state", e))
+    fn bucket_arn(&self) -> Option<&str> {
+        self.bucket_arn.as_deref()
     }
 
-    /// The state for what Vantage holds, keeping what only Terraform knows.
     fn from_registration(r: Registration, prior: &IntegrationModel) -> IntegrationModel {
         IntegrationModel {
             id: Some(r.id.to_string()),
@@ -1150,22 +1182,7 @@ impl Resource<ProviderData> for AwsIntegration {
         ctx: &Ctx<ProviderData>,
         planned: IntegrationModel,
     ) -> Result<IntegrationModel, ApplyError<IntegrationModel>> {
-        let timeout = planned.timeouts().create_or(DEFAULT_TIMEOUT);
-        let role = planned.role()?;
-        match Registrations::new(ctx, TYPE_NAME)
-            .create(role, planned.bucket_arn.as_deref(), timeout)
-            .await
-        {
-            Ok(r) => Ok(IntegrationModel::from_registration(r, &planned)),
-            Err(CreateFailure {
-                registered: Some(r),
-                diagnostic,
-            }) => Err(ApplyError::with_partial_state(
-                IntegrationModel::from_registration(r, &planned),
-                diagnostic,
-            )),
-            Err(CreateFailure { diagnostic, .. }) => Err(diagnostic.into()),
-        }
+        Registrations::new(ctx, TYPE_NAME).create_state(planned).await
     }
 
     async fn read(

@@ -15,7 +15,7 @@ use tfplugin::timeouts::{self, Timeouts};
 use tfplugin::{ApplyError, Attribute, Ctx, Diagnostic, Diagnostics, Resource, Schema};
 
 use super::aws_integration::{
-    CreateFailure, DEFAULT_TIMEOUT, Registration, Registrations, bucket_arn_check, bucket_for_state, parse_id,
+    DEFAULT_TIMEOUT, Registration, RegistrationModel, Registrations, bucket_arn_check, bucket_for_state, parse_id,
     role_arn_check, same_registration,
 };
 use crate::ProviderData;
@@ -33,6 +33,13 @@ pub struct AwsProviderModel {
 }
 
 impl AwsProviderModel {
+    fn v1_id(&self) -> Result<i32, Diagnostic> {
+        let text = self.id.map(|id| id.to_string()).unwrap_or_default();
+        parse_id(&text).map_err(|e| Diagnostic::error("Invalid state", e))
+    }
+}
+
+impl RegistrationModel for AwsProviderModel {
     fn timeouts(&self) -> Timeouts {
         self.timeouts.clone().unwrap_or_default()
     }
@@ -43,9 +50,8 @@ impl AwsProviderModel {
             .ok_or_else(|| Diagnostic::error("Provider internal error", "cross_account_arn is missing."))
     }
 
-    fn v1_id(&self) -> Result<i32, Diagnostic> {
-        let text = self.id.map(|id| id.to_string()).unwrap_or_default();
-        parse_id(&text).map_err(|e| Diagnostic::error("Invalid state", e))
+    fn bucket_arn(&self) -> Option<&str> {
+        self.bucket_arn.as_deref()
     }
 
     fn from_registration(r: Registration, prior: &AwsProviderModel) -> AwsProviderModel {
@@ -106,22 +112,7 @@ impl Resource<ProviderData> for AwsProvider {
         ctx: &Ctx<ProviderData>,
         planned: AwsProviderModel,
     ) -> Result<AwsProviderModel, ApplyError<AwsProviderModel>> {
-        let timeout = planned.timeouts().create_or(DEFAULT_TIMEOUT);
-        let role = planned.role()?;
-        match Registrations::new(ctx, TYPE_NAME)
-            .create(role, planned.bucket_arn.as_deref(), timeout)
-            .await
-        {
-            Ok(r) => Ok(AwsProviderModel::from_registration(r, &planned)),
-            Err(CreateFailure {
-                registered: Some(r),
-                diagnostic,
-            }) => Err(ApplyError::with_partial_state(
-                AwsProviderModel::from_registration(r, &planned),
-                diagnostic,
-            )),
-            Err(CreateFailure { diagnostic, .. }) => Err(diagnostic.into()),
-        }
+        Registrations::new(ctx, TYPE_NAME).create_state(planned).await
     }
 
     async fn read(
