@@ -584,6 +584,20 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// One bucket write, retried while S3 does not see the new bucket yet.
+    async fn write<T, E, R, F, Fut>(&self, step: &str, op: F) -> Result<(), Diagnostic>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        retry_while(self.ctx.cancellation(), self.timeout, op, not_visible_yet)
+            .await
+            .map(drop)
+            .map_err(|e| s3_failure(step, self.bucket, e, describe))
+    }
+
     async fn public_access_block(&self) -> Result<(), Diagnostic> {
         let config = PublicAccessBlockConfiguration::builder()
             .block_public_acls(true)
@@ -591,21 +605,14 @@ impl Writer<'_> {
             .block_public_policy(true)
             .restrict_public_buckets(true)
             .build();
-        retry_while(
-            self.ctx.cancellation(),
-            self.timeout,
-            || {
-                self.s3
-                    .put_public_access_block()
-                    .bucket(self.bucket)
-                    .public_access_block_configuration(config.clone())
-                    .send()
-            },
-            not_visible_yet,
-        )
+        self.write("PutPublicAccessBlock", || {
+            self.s3
+                .put_public_access_block()
+                .bucket(self.bucket)
+                .public_access_block_configuration(config.clone())
+                .send()
+        })
         .await
-        .map(drop)
-        .map_err(|e| s3_failure("PutPublicAccessBlock", self.bucket, e, describe))
     }
 
     async fn policy(&self, document: &str) -> Result<(), Diagnostic> {
@@ -687,35 +694,24 @@ impl Writer<'_> {
             rules.push(rule);
         }
         if rules.is_empty() {
-            return retry_while(
-                self.ctx.cancellation(),
-                self.timeout,
-                || self.s3.delete_bucket_lifecycle().bucket(self.bucket).send(),
-                not_visible_yet,
-            )
-            .await
-            .map(drop)
-            .map_err(|e| s3_failure("DeleteBucketLifecycle", self.bucket, e, describe));
+            return self
+                .write("DeleteBucketLifecycle", || {
+                    self.s3.delete_bucket_lifecycle().bucket(self.bucket).send()
+                })
+                .await;
         }
         let config = BucketLifecycleConfiguration::builder()
             .set_rules(Some(rules))
             .build()
             .map_err(|e| Diagnostic::error("Invalid lifecycle configuration", e.to_string()))?;
-        retry_while(
-            self.ctx.cancellation(),
-            self.timeout,
-            || {
-                self.s3
-                    .put_bucket_lifecycle_configuration()
-                    .bucket(self.bucket)
-                    .lifecycle_configuration(config.clone())
-                    .send()
-            },
-            not_visible_yet,
-        )
+        self.write("PutBucketLifecycleConfiguration", || {
+            self.s3
+                .put_bucket_lifecycle_configuration()
+                .bucket(self.bucket)
+                .lifecycle_configuration(config.clone())
+                .send()
+        })
         .await
-        .map(drop)
-        .map_err(|e| s3_failure("PutBucketLifecycleConfiguration", self.bucket, e, describe))
     }
 
     /// Adds (or removes) the notification to Vantage's topic, keeping other notifications.
@@ -774,34 +770,23 @@ impl Writer<'_> {
             .set_lambda_function_configurations(Some(current.lambda_function_configurations().to_vec()))
             .set_event_bridge_configuration(current.event_bridge_configuration().cloned())
             .build();
-        retry_while(
-            self.ctx.cancellation(),
-            self.timeout,
-            || {
-                self.s3
-                    .put_bucket_notification_configuration()
-                    .bucket(self.bucket)
-                    .notification_configuration(config.clone())
-                    .send()
-            },
-            not_visible_yet,
-        )
+        self.write("PutBucketNotificationConfiguration", || {
+            self.s3
+                .put_bucket_notification_configuration()
+                .bucket(self.bucket)
+                .notification_configuration(config.clone())
+                .send()
+        })
         .await
-        .map(drop)
-        .map_err(|e| s3_failure("PutBucketNotificationConfiguration", self.bucket, e, describe))
     }
 
     async fn tags(&self, all: &Tags) -> Result<(), Diagnostic> {
         if all.is_empty() {
-            return retry_while(
-                self.ctx.cancellation(),
-                self.timeout,
-                || self.s3.delete_bucket_tagging().bucket(self.bucket).send(),
-                not_visible_yet,
-            )
-            .await
-            .map(drop)
-            .map_err(|e| s3_failure("DeleteBucketTagging", self.bucket, e, describe));
+            return self
+                .write("DeleteBucketTagging", || {
+                    self.s3.delete_bucket_tagging().bucket(self.bucket).send()
+                })
+                .await;
         }
         let tag_set = all
             .iter()
@@ -812,21 +797,14 @@ impl Writer<'_> {
             .set_tag_set(Some(tag_set))
             .build()
             .map_err(|e| Diagnostic::error("Invalid tags", e.to_string()))?;
-        retry_while(
-            self.ctx.cancellation(),
-            self.timeout,
-            || {
-                self.s3
-                    .put_bucket_tagging()
-                    .bucket(self.bucket)
-                    .tagging(tagging.clone())
-                    .send()
-            },
-            not_visible_yet,
-        )
+        self.write("PutBucketTagging", || {
+            self.s3
+                .put_bucket_tagging()
+                .bucket(self.bucket)
+                .tagging(tagging.clone())
+                .send()
+        })
         .await
-        .map(drop)
-        .map_err(|e| s3_failure("PutBucketTagging", self.bucket, e, describe))
     }
 
     /// Deletes every object version and delete marker (force_destroy).
