@@ -27,22 +27,94 @@ pub struct RoleArn {
     pub name: String,
 }
 
+/// The six colon-separated parts of an ARN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arn<'a> {
+    pub partition: &'a str,
+    pub service: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    pub resource: &'a str,
+}
+
+/// Splits `arn:<aws partition>:<service>:<region>:<account>:<resource>`; the
+/// error says which of those two shapes is wrong.
+pub fn split_arn(arn: &str) -> Result<Arn<'_>, &'static str> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [prefix, partition, service, region, account, resource] = parts.as_slice() else {
+        return Err("it needs six colon-separated parts");
+    };
+    if *prefix != "arn" || !partition.starts_with("aws") {
+        return Err("it must start with arn:aws");
+    }
+    Ok(Arn {
+        partition,
+        service,
+        region,
+        account,
+        resource,
+    })
+}
+
+fn is_account_id(account: &str) -> bool {
+    account.len() == 12 && account.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Checks `arn:<partition>:iam::<12 digits or aws>:policy/<path/>name`.
+pub fn check_policy_arn(arn: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        format!("{arn:?} is not an IAM policy ARN ({why}); it should look like arn:aws:iam::123456789012:policy/name")
+    };
+    let parts = split_arn(arn).map_err(bad)?;
+    if parts.service != "iam" || !parts.region.is_empty() {
+        return Err(bad("the service must be iam, with no region"));
+    }
+    if parts.account != "aws" && !is_account_id(parts.account) {
+        return Err(bad("the account must be 12 digits, or aws for AWS managed policies"));
+    }
+    match parts.resource.strip_prefix("policy/") {
+        Some(name) if !name.is_empty() => Ok(()),
+        _ => Err(bad("the resource must be policy/<name>")),
+    }
+}
+
+/// Checks an IAM principal ARN: `arn:<partition>:iam::<12 digits>:<resource>`.
+pub fn check_principal_arn(arn: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        format!(
+            "{arn:?} is not an IAM principal ARN ({why}); it should look like \
+             arn:aws:iam::630399649041:role/vantage-account-sync-..."
+        )
+    };
+    let parts = split_arn(arn).map_err(bad)?;
+    if parts.service != "iam" || !parts.region.is_empty() {
+        return Err(bad("the service must be iam, with no region"));
+    }
+    if !is_account_id(parts.account) {
+        return Err(bad("the account id must be 12 digits"));
+    }
+    if parts.resource.is_empty() {
+        return Err(bad("the resource is empty"));
+    }
+    Ok(())
+}
+
 /// Parses `arn:<partition>:iam::<12 digits>:role/<path/>name`.
 pub fn parse_role_arn(arn: &str) -> Result<RoleArn, String> {
     let bad = |why: &str| {
         format!("{arn:?} is not an IAM role ARN ({why}); it should look like arn:aws:iam::123456789012:role/name")
     };
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let [prefix, partition, service, region, account, resource] = parts.as_slice() else {
-        return Err(bad("it needs six colon-separated parts"));
-    };
-    if *prefix != "arn" || !partition.starts_with("aws") {
-        return Err(bad("it must start with arn:aws"));
-    }
-    if *service != "iam" || !region.is_empty() {
+    let Arn {
+        partition,
+        service,
+        region,
+        account,
+        resource,
+    } = split_arn(arn).map_err(bad)?;
+    if service != "iam" || !region.is_empty() {
         return Err(bad("the service must be iam, with no region"));
     }
-    if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
+    if !is_account_id(account) {
         return Err(bad("the account id must be 12 digits"));
     }
     let Some(rest) = resource.strip_prefix("role/") else {
@@ -66,6 +138,19 @@ pub fn parse_role_arn(arn: &str) -> Result<RoleArn, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policy_and_principal_arns_are_checked_part_by_part() {
+        assert!(check_policy_arn("arn:aws:iam::123456789012:policy/b").is_ok());
+        assert!(check_policy_arn("arn:aws:iam::aws:policy/job-function/ViewOnlyAccess").is_ok());
+        let err = check_policy_arn("arn:aws:iam::123456789012:role/b").expect_err("a role is not a policy");
+        assert!(err.contains("policy/<name>"), "{err}");
+        assert!(check_policy_arn("boundary").is_err());
+        assert!(check_principal_arn("arn:aws:iam::630399649041:role/vantage-account-sync-x").is_ok());
+        let err = check_principal_arn("arn:aws:iam::63039964904:role/x").expect_err("11 digits");
+        assert!(err.contains("12 digits"), "{err}");
+        assert!(check_principal_arn("arn:aws:s3:::bucket").is_err());
+    }
 
     #[test]
     fn parses_role_arns_with_and_without_paths() {

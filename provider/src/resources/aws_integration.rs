@@ -154,16 +154,17 @@ pub fn bucket_arn_check(v: &Value) -> Result<(), String> {
             "{s:?} is not an S3 bucket ARN ({why}); it should look like arn:aws:s3:::my-cur-bucket"
         ))
     };
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    let [prefix, partition, service, region, account, bucket] = parts.as_slice() else {
-        return bad("it needs six colon-separated parts".into());
+    let parts = match crate::arn::split_arn(s) {
+        Ok(parts) => parts,
+        Err(why) => return bad(why.into()),
     };
-    if *prefix != "arn" || !partition.starts_with("aws") || *service != "s3" {
+    if parts.service != "s3" {
         return bad("it must start with arn:aws:s3".into());
     }
-    if !region.is_empty() || !account.is_empty() {
+    if !parts.region.is_empty() || !parts.account.is_empty() {
         return bad("a bucket ARN has no region and no account: arn:aws:s3:::name".into());
     }
+    let bucket = parts.resource;
     if bucket.contains('/') {
         return bad("name the bucket itself, not an object or prefix in it".into());
     }

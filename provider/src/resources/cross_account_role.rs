@@ -19,6 +19,7 @@ use tfplugin::{
 };
 
 use crate::ProviderData;
+use crate::arn::{check_policy_arn, check_principal_arn};
 use crate::clients::aws_errors::describe;
 use crate::clients::retry::{RetryError, retry_while};
 use crate::policy;
@@ -131,35 +132,11 @@ fn path_check(v: &Value) -> Result<(), String> {
 }
 
 fn boundary_check(v: &Value) -> Result<(), String> {
-    let Some(s) = v.as_str() else { return Ok(()) };
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    let ok = parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "iam"
-        && (parts[4] == "aws" || (parts[4].len() == 12 && parts[4].chars().all(|c| c.is_ascii_digit())))
-        && parts[5].starts_with("policy/")
-        && parts[5].len() > "policy/".len();
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{s:?} is not an IAM policy ARN like arn:aws:iam::123456789012:policy/boundary"
-        ))
-    }
+    v.as_str().map_or(Ok(()), check_policy_arn)
 }
 
 fn principal_check(v: &Value) -> Result<(), String> {
-    let Some(s) = v.as_str() else { return Ok(()) };
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    let ok = parts.len() == 6 && parts[0] == "arn" && parts[2] == "iam" && parts[4].len() == 12;
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{s:?} is not an IAM principal ARN like arn:aws:iam::630399649041:role/vantage-account-sync-..."
-        ))
-    }
+    v.as_str().map_or(Ok(()), check_principal_arn)
 }
 
 fn external_id_check(v: &Value) -> Result<(), String> {
@@ -177,7 +154,7 @@ fn managed_arn_check(v: &Value) -> Result<(), String> {
     let Some(items) = v.elements() else { return Ok(()) };
     for item in items {
         if let Some(s) = item.as_str() {
-            boundary_check(&Value::from(s)).map_err(|_| format!("{s:?} is not a managed policy ARN"))?;
+            check_policy_arn(s)?;
         }
     }
     Ok(())
