@@ -39,7 +39,9 @@ impl Default for RetryPolicy {
 
 #[derive(Clone)]
 pub struct VantageClient {
-    http: reqwest::Client,
+    /// Built on the first call: setting up TLS and the system roots takes
+    /// ~14 ms, and most provider processes Terraform starts never call Vantage.
+    http: std::sync::OnceLock<Result<reqwest::Client, String>>,
     host: String,
     token: Option<Sensitive<String>>,
     timeout: Duration,
@@ -205,12 +207,6 @@ fn error_message(body: &str) -> String {
 
 impl VantageClient {
     pub fn new(host: &str, token: Option<String>, timeout: Duration) -> Result<VantageClient, String> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("terraform-provider-vantage/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("could not build the HTTP client: {e}"))?;
         let host = host.trim_end_matches('/').to_string();
         if !(host.starts_with("https://") || host.starts_with("http://")) {
             return Err(format!(
@@ -218,7 +214,7 @@ impl VantageClient {
             ));
         }
         Ok(VantageClient {
-            http,
+            http: std::sync::OnceLock::new(),
             host,
             token: token.filter(|t| !t.is_empty()).map(Sensitive),
             timeout,
@@ -229,6 +225,20 @@ impl VantageClient {
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> VantageClient {
         self.retry = retry;
         self
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, String> {
+        self.http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .timeout(self.timeout)
+                    .connect_timeout(self.timeout.min(Duration::from_secs(10)))
+                    .user_agent(concat!("terraform-provider-vantage/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| format!("could not build the HTTP client: {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     pub fn host(&self) -> &str {
@@ -291,12 +301,15 @@ impl VantageClient {
         };
         // POST creates: retrying it after the request may have arrived could register twice,
         // so it is retried only when Vantage surely did not act (429, 503, no connection).
+        let http = self.http().map_err(|message| VantageError::Unreachable {
+            endpoint: endpoint.clone(),
+            message,
+        })?;
         let idempotent = method != Method::POST;
         let mut attempt = 0u32;
         let mut rate_limit_waited = Duration::ZERO;
         loop {
-            let mut request = self
-                .http
+            let mut request = http
                 .request(method.clone(), &url)
                 .bearer_auth(token.expose())
                 .header(reqwest::header::ACCEPT, "application/json");
