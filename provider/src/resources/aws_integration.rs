@@ -422,6 +422,12 @@ fn import_block(type_name: &str, id: i32) -> String {
 /// The state model of a registration resource (`vantage_aws_integration`,
 /// `vantage_aws_provider`): what the shared create needs from it.
 pub trait RegistrationModel: Sized {
+    /// The v1 access-credential id kept in state.
+    fn v1_id(&self) -> Result<i32, Diagnostic>;
+    /// The v2 token when the state keeps one (it finds the status faster).
+    fn token(&self) -> Option<&str> {
+        None
+    }
     fn role(&self) -> Result<&str, Diagnostic>;
     fn bucket_arn(&self) -> Option<&str>;
     fn timeouts(&self) -> Timeouts;
@@ -471,6 +477,18 @@ impl<'a> Registrations<'a> {
             )),
             Err(CreateFailure { diagnostic, .. }) => Err(diagnostic.into()),
         }
+    }
+
+    /// Read for a resource: `None` when Vantage no longer holds it.
+    pub async fn read_state<M: RegistrationModel>(&self, current: M) -> Result<Option<M>, Diagnostics> {
+        let found = self.read(current.v1_id()?, current.token()).await?;
+        Ok(found.map(|r| M::from_registration(r, &current)))
+    }
+
+    /// Delete for a resource.
+    pub async fn delete_state<M: RegistrationModel>(&self, prior: M) -> Result<(), Diagnostics> {
+        let timeout = prior.timeouts().delete_or(DEFAULT_TIMEOUT);
+        Ok(self.delete(prior.v1_id()?, timeout).await?)
     }
 
     /// Registers the role (and bucket). Retries while Vantage cannot assume
@@ -1066,13 +1084,15 @@ pub struct IntegrationModel {
     pub timeouts: Option<Timeouts>,
 }
 
-impl IntegrationModel {
+impl RegistrationModel for IntegrationModel {
     fn v1_id(&self) -> Result<i32, Diagnostic> {
         parse_id(self.id.as_deref().unwrap_or_default()).map_err(|e| Diagnostic::error("Invalid state", e))
     }
-}
 
-impl RegistrationModel for IntegrationModel {
+    fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     fn timeouts(&self) -> Timeouts {
         self.timeouts.clone().unwrap_or_default()
     }
@@ -1191,11 +1211,7 @@ impl Resource<ProviderData> for AwsIntegration {
         ctx: &Ctx<ProviderData>,
         current: IntegrationModel,
     ) -> Result<Option<IntegrationModel>, Diagnostics> {
-        let id = current.v1_id()?;
-        let found = Registrations::new(ctx, TYPE_NAME)
-            .read(id, current.token.as_deref())
-            .await?;
-        Ok(found.map(|r| IntegrationModel::from_registration(r, &current)))
+        Registrations::new(ctx, TYPE_NAME).read_state(current).await
     }
 
     async fn update(
@@ -1229,10 +1245,7 @@ impl Resource<ProviderData> for AwsIntegration {
     }
 
     async fn delete(&self, ctx: &Ctx<ProviderData>, prior: IntegrationModel) -> Result<(), Diagnostics> {
-        let id = prior.v1_id()?;
-        let timeout = prior.timeouts().delete_or(DEFAULT_TIMEOUT);
-        Registrations::new(ctx, TYPE_NAME).delete(id, timeout).await?;
-        Ok(())
+        Registrations::new(ctx, TYPE_NAME).delete_state(prior).await
     }
 
     async fn import(&self, ctx: &Ctx<ProviderData>, id: &str) -> Result<IntegrationModel, Diagnostics> {

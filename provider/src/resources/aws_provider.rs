@@ -32,14 +32,12 @@ pub struct AwsProviderModel {
     pub timeouts: Option<Timeouts>,
 }
 
-impl AwsProviderModel {
+impl RegistrationModel for AwsProviderModel {
     fn v1_id(&self) -> Result<i32, Diagnostic> {
         let text = self.id.map(|id| id.to_string()).unwrap_or_default();
         parse_id(&text).map_err(|e| Diagnostic::error("Invalid state", e))
     }
-}
 
-impl RegistrationModel for AwsProviderModel {
     fn timeouts(&self) -> Timeouts {
         self.timeouts.clone().unwrap_or_default()
     }
@@ -120,9 +118,7 @@ impl Resource<ProviderData> for AwsProvider {
         ctx: &Ctx<ProviderData>,
         current: AwsProviderModel,
     ) -> Result<Option<AwsProviderModel>, Diagnostics> {
-        let id = current.v1_id()?;
-        let found = Registrations::new(ctx, TYPE_NAME).read(id, None).await?;
-        Ok(found.map(|r| AwsProviderModel::from_registration(r, &current)))
+        Registrations::new(ctx, TYPE_NAME).read_state(current).await
     }
 
     async fn update(
@@ -150,10 +146,7 @@ impl Resource<ProviderData> for AwsProvider {
     }
 
     async fn delete(&self, ctx: &Ctx<ProviderData>, prior: AwsProviderModel) -> Result<(), Diagnostics> {
-        let id = prior.v1_id()?;
-        let timeout = prior.timeouts().delete_or(DEFAULT_TIMEOUT);
-        Registrations::new(ctx, TYPE_NAME).delete(id, timeout).await?;
-        Ok(())
+        Registrations::new(ctx, TYPE_NAME).delete_state(prior).await
     }
 
     async fn import(&self, ctx: &Ctx<ProviderData>, id: &str) -> Result<AwsProviderModel, Diagnostics> {
