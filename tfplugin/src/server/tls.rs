@@ -6,19 +6,17 @@
 //! still check the handshake signatures.
 //!
 //! Crypto choice, measured: aws-lc seeds its random generator on first use,
-//! ~31 ms, and Terraform starts the provider 3-5 times per command. ring
-//! starts in microseconds but has no P-521, the curve of Terraform's client
-//! key, so that one signature is checked with RustCrypto's `p521`.
+//! ~31 ms, and Terraform starts the provider 3-5 times per command, so ring
+//! does the handshake. ring has no P-521, the curve of Terraform's client key:
+//! that one signature is checked by aws-lc, which needs no randomness to
+//! verify (0.7 ms in a fresh process; RustCrypto's `p521` took 2.5 ms).
 
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{
-    AlgorithmIdentifier, CertificateDer, InvalidSignature, PrivateKeyDer, PrivatePkcs8KeyDer,
-    SignatureVerificationAlgorithm, UnixTime, alg_id,
-};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, SignatureVerificationAlgorithm, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, ServerConfig, SignatureScheme};
 
@@ -61,43 +59,27 @@ pub fn auto_mtls(client_cert_pem: &str) -> Result<AutoMtls, TlsSetupError> {
     })
 }
 
-/// ring's verification algorithms plus ECDSA P-521 with SHA-512.
+/// ring's verification algorithms plus aws-lc's ECDSA P-521 with SHA-512.
 fn algorithms(provider: &CryptoProvider) -> WebPkiSupportedAlgorithms {
     static EXTENDED: OnceLock<WebPkiSupportedAlgorithms> = OnceLock::new();
     *EXTENDED.get_or_init(|| {
-        static P521: P521Sha512 = P521Sha512;
-        static P521_ONLY: [&dyn SignatureVerificationAlgorithm; 1] = [&P521];
+        let p521: &'static [&'static dyn SignatureVerificationAlgorithm] =
+            rustls::crypto::aws_lc_rs::default_provider()
+                .signature_verification_algorithms
+                .mapping
+                .iter()
+                .find(|(scheme, _)| *scheme == SignatureScheme::ECDSA_NISTP521_SHA512)
+                .map_or(&[], |(_, algs)| *algs);
         let base = provider.signature_verification_algorithms;
         let mut all: Vec<&'static dyn SignatureVerificationAlgorithm> = base.all.to_vec();
-        all.push(&P521);
+        all.extend_from_slice(p521);
         let mut mapping = base.mapping.to_vec();
-        mapping.push((SignatureScheme::ECDSA_NISTP521_SHA512, &P521_ONLY));
+        mapping.push((SignatureScheme::ECDSA_NISTP521_SHA512, p521));
         WebPkiSupportedAlgorithms {
             all: Vec::leak(all),
             mapping: Vec::leak(mapping),
         }
     })
-}
-
-/// ECDSA over P-521 with SHA-512, the signature Terraform's client key makes.
-#[derive(Debug)]
-struct P521Sha512;
-
-impl SignatureVerificationAlgorithm for P521Sha512 {
-    fn verify_signature(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), InvalidSignature> {
-        use p521::ecdsa::signature::Verifier;
-        let key = p521::ecdsa::VerifyingKey::from_sec1_bytes(public_key).map_err(|_| InvalidSignature)?;
-        let signature = p521::ecdsa::Signature::from_der(signature).map_err(|_| InvalidSignature)?;
-        key.verify(message, &signature).map_err(|_| InvalidSignature)
-    }
-
-    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::ECDSA_P521
-    }
-
-    fn signature_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::ECDSA_SHA512
-    }
 }
 
 /// A fresh ECDSA P-256 key held by ring, signing the certificate for rcgen.
@@ -234,7 +216,13 @@ mod tests {
         let public = p521::ecdsa::VerifyingKey::from(&key).to_encoded_point(false);
         let signature: p521::ecdsa::Signature = key.sign(b"client certificate verify");
         let der = signature.to_der();
-        let alg = P521Sha512;
+        let provider = rustls::crypto::ring::default_provider();
+        let alg = algorithms(&provider)
+            .mapping
+            .iter()
+            .find(|(scheme, _)| *scheme == SignatureScheme::ECDSA_NISTP521_SHA512)
+            .map(|(_, algs)| algs[0])
+            .expect("a P-521 verifier");
         assert!(
             alg.verify_signature(public.as_bytes(), b"client certificate verify", der.as_bytes())
                 .is_ok()
