@@ -120,6 +120,7 @@ struct Usage {
     max_peak_kb: u64,
     sum_peak_kb: u64,
     sum_anon_kb: u64,
+    sum_pss_kb: u64,
     max_anon_kb: u64,
     cpu_ms: u64,
 }
@@ -141,6 +142,7 @@ fn read_usage(path: &Path) -> Usage {
         let anon = field("rss_anon_kb");
         u.sum_anon_kb += anon;
         u.max_anon_kb = u.max_anon_kb.max(anon);
+        u.sum_pss_kb += field("pss_kb");
         u.cpu_ms += field("cpu_ms");
     }
     u
@@ -537,15 +539,19 @@ resource "vantage_aws_integration" "i{i}" {{
                 // the page cache shares between all provider processes.
                 "summed_private_mb_at_exit": round(plan_usage.sum_anon_kb as f64 / 1024.0, 1),
                 "private_per_configuration_mb": round(plan_usage.sum_anon_kb as f64 / 1024.0 / n as f64, 2),
+                // Shared pages split among the processes mapping them when each exits.
+                "summed_pss_mb_at_exit": round(plan_usage.sum_pss_kb as f64 / 1024.0, 1),
+                "pss_per_configuration_mb": round(plan_usage.sum_pss_kb as f64 / 1024.0 / n as f64, 2),
                 "provider_processes_plan": plan_usage.processes,
                 "provider_processes_apply": apply_usage.processes,
             }),
         );
         eprintln!(
-            "    plan {:.1}s, apply {:.1}s, {per_config_mb:.1} MB per configuration ({:.1} MB private)",
+            "    plan {:.1}s, apply {:.1}s, {per_config_mb:.1} MB per configuration ({:.1} MB private, {:.1} MB PSS)",
             secs(plan),
             secs(apply),
-            plan_usage.sum_anon_kb as f64 / 1024.0 / n as f64
+            plan_usage.sum_anon_kb as f64 / 1024.0 / n as f64,
+            plan_usage.sum_pss_kb as f64 / 1024.0 / n as f64
         );
         tf.run(&["destroy", "-auto-approve", "-input=false"])?;
     }

@@ -64,6 +64,9 @@ pub fn main<P: Provider>(provider: P, source_address: &str) -> ExitCode {
         debug,
     };
     let result = runtime.block_on(serve(provider, options));
+    // Nothing is left to do on the worker threads and Terraform waits for
+    // the process to exit: don't join them.
+    runtime.shutdown_background();
     report_resource_usage();
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -101,8 +104,16 @@ fn report_resource_usage() {
     let ticks: u64 = fields
         .get(11..13)
         .map_or(0, |f| f.iter().filter_map(|x| x.parse::<u64>().ok()).sum());
+    // Proportional set size: shared pages divided among the processes
+    // mapping them, so summing it over processes counts the binary once.
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    let pss_kb = rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0);
     let line = format!(
-        "pid={} peak_rss_kb={peak_kb} rss_anon_kb={anon_kb} rss_file_kb={file_kb} cpu_ms={}\n",
+        "pid={} peak_rss_kb={peak_kb} rss_anon_kb={anon_kb} rss_file_kb={file_kb} pss_kb={pss_kb} cpu_ms={}\n",
         std::process::id(),
         ticks * 10
     );
@@ -138,7 +149,6 @@ enum Listener {
     Unix {
         listener: tokio::net::UnixListener,
         path: PathBuf,
-        _dir: tempfile::TempDir,
     },
     Tcp {
         listener: tokio::net::TcpListener,
@@ -146,9 +156,10 @@ enum Listener {
 }
 
 impl Listener {
-    /// A unix socket in a fresh private directory; TCP on loopback where unix
-    /// sockets are missing (or when `TF_PLUGIN_TRANSPORT=tcp`, for testing).
-    async fn bind() -> io::Result<Listener> {
+    /// A unix socket in a fresh private directory (returned too: the socket
+    /// goes when it is dropped); TCP on loopback where unix sockets are
+    /// missing (or when `TF_PLUGIN_TRANSPORT=tcp`, for testing).
+    async fn bind() -> io::Result<(Listener, Option<tempfile::TempDir>)> {
         let force_tcp = std::env::var("TF_PLUGIN_TRANSPORT").is_ok_and(|v| v == "tcp");
         #[cfg(unix)]
         if !force_tcp {
@@ -156,11 +167,7 @@ impl Listener {
             let dir = tempfile::Builder::new().prefix("plugin").tempdir()?;
             let path = dir.path().join("plugin.sock");
             let listener = tokio::net::UnixListener::bind(&path)?;
-            return Ok(Listener::Unix {
-                listener,
-                path,
-                _dir: dir,
-            });
+            return Ok((Listener::Unix { listener, path }, Some(dir)));
         }
         let _ = force_tcp;
         let min: u16 = env_port("PLUGIN_MIN_PORT").unwrap_or(0);
@@ -169,15 +176,14 @@ impl Listener {
             let mut last = None;
             for port in min..=max {
                 match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
-                    Ok(listener) => return Ok(Listener::Tcp { listener }),
+                    Ok(listener) => return Ok((Listener::Tcp { listener }, None)),
                     Err(e) => last = Some(e),
                 }
             }
             return Err(last.unwrap_or_else(|| io::Error::other("no free port in range")));
         }
-        Ok(Listener::Tcp {
-            listener: tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?,
-        })
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        Ok((Listener::Tcp { listener }, None))
     }
 
     /// (network, address) as go-plugin announces them.
@@ -277,7 +283,9 @@ pub async fn serve<P: Provider>(provider: P, options: ServeOptions) -> Result<()
         Some(pem) => Some(tls::auto_mtls(&pem)?),
         None => None,
     };
-    let listener = Listener::bind().await.map_err(ServeError::Listen)?;
+    // Held here so the socket directory is removed when serving ends, before
+    // the process exits.
+    let (listener, _socket_dir) = Listener::bind().await.map_err(ServeError::Listen)?;
     let (network, address) = listener.address().map_err(ServeError::Listen)?;
 
     let shutdown = CancellationToken::new();
@@ -397,9 +405,6 @@ fn accept_loop(
                 let _ = tx.send(Ok(conn)).await;
             });
         }
-        // Dropping the listener here removes nothing; the socket directory is
-        // removed when `listener` (and its TempDir) is dropped at the end of this task.
-        drop(listener);
     });
     ReceiverStream::new(rx)
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
@@ -16,16 +16,48 @@ use crate::schema::Schema;
 use crate::value::{self, Type, Value};
 use crate::{Diagnostic, Diagnostics, log};
 
+/// A schema and its value type, built on first use: most processes Terraform
+/// starts touch one or two of the types, and building every schema up front
+/// took ~0.2 ms of each start.
+#[derive(Default)]
+struct LazySchema(OnceLock<(Schema, Type)>);
+
+impl LazySchema {
+    fn get(&self, build: impl FnOnce() -> Schema) -> &(Schema, Type) {
+        self.0.get_or_init(|| {
+            let schema = build();
+            let ty = schema.ty();
+            (schema, ty)
+        })
+    }
+}
+
 struct ResourceEntry<D> {
     imp: Arc<dyn AnyResource<D>>,
-    schema: Schema,
-    ty: Type,
+    lazy: LazySchema,
+}
+
+impl<D> ResourceEntry<D> {
+    fn schema(&self) -> &Schema {
+        &self.lazy.get(|| self.imp.schema()).0
+    }
+    fn ty(&self) -> &Type {
+        &self.lazy.get(|| self.imp.schema()).1
+    }
 }
 
 struct DataSourceEntry<D> {
     imp: Arc<dyn AnyDataSource<D>>,
-    schema: Schema,
-    ty: Type,
+    lazy: LazySchema,
+}
+
+impl<D> DataSourceEntry<D> {
+    fn schema(&self) -> &Schema {
+        &self.lazy.get(|| self.imp.schema()).0
+    }
+    fn ty(&self) -> &Type {
+        &self.lazy.get(|| self.imp.schema()).1
+    }
 }
 
 pub struct ProviderService<P: Provider> {
@@ -47,18 +79,16 @@ impl<P: Provider> ProviderService<P> {
             .resources()
             .into_iter()
             .map(|imp| {
-                let schema = imp.schema();
-                let ty = schema.ty();
-                (imp.type_name(), ResourceEntry { imp, schema, ty })
+                let lazy = LazySchema::default();
+                (imp.type_name(), ResourceEntry { imp, lazy })
             })
             .collect();
         let data_sources = provider
             .data_sources()
             .into_iter()
             .map(|imp| {
-                let schema = imp.schema();
-                let ty = schema.ty();
-                (imp.type_name(), DataSourceEntry { imp, schema, ty })
+                let lazy = LazySchema::default();
+                (imp.type_name(), DataSourceEntry { imp, lazy })
             })
             .collect();
         ProviderService {
@@ -217,12 +247,12 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
             resource_schemas: self
                 .resources
                 .iter()
-                .map(|(n, e)| (n.to_string(), e.schema.to_proto()))
+                .map(|(n, e)| (n.to_string(), e.schema().to_proto()))
                 .collect(),
             data_source_schemas: self
                 .data_sources
                 .iter()
-                .map(|(n, e)| (n.to_string(), e.schema.to_proto()))
+                .map(|(n, e)| (n.to_string(), e.schema().to_proto()))
                 .collect(),
             diagnostics: Vec::new(),
             provider_meta: None,
@@ -261,9 +291,9 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         let r = r.into_inner();
         let result = async {
             let entry = self.resource(&r.type_name)?;
-            let config = decode(r.config.as_ref(), &entry.ty)?;
-            register_sensitive(&entry.schema, &config);
-            Ok::<_, Diagnostics>(entry.imp.validate_value(&entry.schema, &config).await)
+            let config = decode(r.config.as_ref(), entry.ty())?;
+            register_sensitive(entry.schema(), &config);
+            Ok::<_, Diagnostics>(entry.imp.validate_value(entry.schema(), &config).await)
         }
         .await;
         let diagnostics = match result {
@@ -279,9 +309,9 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         let r = r.into_inner();
         let result = async {
             let entry = self.data_source(&r.type_name)?;
-            let config = decode(r.config.as_ref(), &entry.ty)?;
-            register_sensitive(&entry.schema, &config);
-            Ok::<_, Diagnostics>(entry.imp.validate_value(&entry.schema, &config).await)
+            let config = decode(r.config.as_ref(), entry.ty())?;
+            register_sensitive(entry.schema(), &config);
+            Ok::<_, Diagnostics>(entry.imp.validate_value(entry.schema(), &config).await)
         }
         .await;
         let diagnostics = match result {
@@ -315,9 +345,9 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
                 ))
             })?;
             let upgraded = entry.imp.upgrade_json(r.version, json).await?;
-            let v = json_to_value(&upgraded, &entry.ty)?;
-            register_sensitive(&entry.schema, &v);
-            encode(&v, &entry.ty)
+            let v = json_to_value(&upgraded, entry.ty())?;
+            register_sensitive(entry.schema(), &v);
+            encode(&v, entry.ty())
         }
         .await;
         let diagnostics = diags_of(&result);
@@ -359,14 +389,14 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         let mut warnings = Diagnostics::new();
         let result = async {
             let entry = self.resource(&r.type_name)?;
-            let current = decode(r.current_state.as_ref(), &entry.ty)?;
-            register_sensitive(&entry.schema, &current);
+            let current = decode(r.current_state.as_ref(), entry.ty())?;
+            register_sensitive(entry.schema(), &current);
             let ctx = self.ctx(Value::Null)?;
             let out = self.cancellable(&ctx, entry.imp.read_value(&ctx, &current)).await;
             warnings = ctx.take_warnings();
             let new_state = out?;
-            register_sensitive(&entry.schema, &new_state);
-            encode(&new_state, &entry.ty)
+            register_sensitive(entry.schema(), &new_state);
+            encode(&new_state, entry.ty())
         }
         .await;
         let mut diagnostics = warnings.to_proto();
@@ -388,20 +418,20 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         let mut warnings = Diagnostics::new();
         let result = async {
             let entry = self.resource(&r.type_name)?;
-            let prior = decode(r.prior_state.as_ref(), &entry.ty)?;
-            let proposed = decode(r.proposed_new_state.as_ref(), &entry.ty)?;
-            let config = decode(r.config.as_ref(), &entry.ty)?;
-            register_sensitive(&entry.schema, &config);
+            let prior = decode(r.prior_state.as_ref(), entry.ty())?;
+            let proposed = decode(r.proposed_new_state.as_ref(), entry.ty())?;
+            let config = decode(r.config.as_ref(), entry.ty())?;
+            register_sensitive(entry.schema(), &config);
             let ctx = self.ctx(config.clone())?;
             let plan = self
                 .cancellable(
                     &ctx,
-                    entry.imp.plan_value(&ctx, &entry.schema, &prior, &proposed, &config),
+                    entry.imp.plan_value(&ctx, entry.schema(), &prior, &proposed, &config),
                 )
                 .await;
             warnings = ctx.take_warnings();
             let plan = plan?;
-            let planned = encode(&plan.planned, &entry.ty)?;
+            let planned = encode(&plan.planned, entry.ty())?;
             Ok::<_, Diagnostics>((planned, plan.requires_replace))
         }
         .await;
@@ -429,19 +459,19 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         tracing::debug!(target: "tfplugin", rpc = "ApplyResourceChange", type_name = %r.type_name);
         let result = async {
             let entry = self.resource(&r.type_name)?;
-            let prior = decode(r.prior_state.as_ref(), &entry.ty)?;
-            let planned = decode(r.planned_state.as_ref(), &entry.ty)?;
-            let config = decode(r.config.as_ref(), &entry.ty)?;
-            register_sensitive(&entry.schema, &config);
-            register_sensitive(&entry.schema, &planned);
+            let prior = decode(r.prior_state.as_ref(), entry.ty())?;
+            let planned = decode(r.planned_state.as_ref(), entry.ty())?;
+            let config = decode(r.config.as_ref(), entry.ty())?;
+            register_sensitive(entry.schema(), &config);
+            register_sensitive(entry.schema(), &planned);
             let ctx = self.ctx(config)?;
             // Apply is not abandoned on Stop: resources finish or fail with
             // partial state themselves, so nothing created goes untracked.
             let outcome = entry.imp.apply_value(&ctx, &prior, &planned).await.0;
             let mut diagnostics = ctx.take_warnings();
             diagnostics.extend(outcome.diagnostics);
-            register_sensitive(&entry.schema, &outcome.state);
-            let state = encode(&outcome.state, &entry.ty)?;
+            register_sensitive(entry.schema(), &outcome.state);
+            let state = encode(&outcome.state, entry.ty())?;
             Ok::<_, Diagnostics>((state, diagnostics))
         }
         .await;
@@ -469,8 +499,8 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
             let state = self.cancellable(&ctx, entry.imp.import_value(&ctx, &r.id)).await;
             warnings = ctx.take_warnings();
             let state = state?;
-            register_sensitive(&entry.schema, &state);
-            encode(&state, &entry.ty)
+            register_sensitive(entry.schema(), &state);
+            encode(&state, entry.ty())
         }
         .await;
         let mut diagnostics = warnings.to_proto();
@@ -519,9 +549,9 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
                     ),
                 ))
             })??;
-            let v = json_to_value(&moved, &entry.ty)?;
-            register_sensitive(&entry.schema, &v);
-            encode(&v, &entry.ty)
+            let v = json_to_value(&moved, entry.ty())?;
+            register_sensitive(entry.schema(), &v);
+            encode(&v, entry.ty())
         }
         .await;
         let diagnostics = diags_of(&result);
@@ -541,14 +571,14 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         let mut warnings = Diagnostics::new();
         let result = async {
             let entry = self.data_source(&r.type_name)?;
-            let config = decode(r.config.as_ref(), &entry.ty)?;
-            register_sensitive(&entry.schema, &config);
+            let config = decode(r.config.as_ref(), entry.ty())?;
+            register_sensitive(entry.schema(), &config);
             let ctx = self.ctx(config.clone())?;
             let state = self.cancellable(&ctx, entry.imp.read_value(&ctx, &config)).await;
             warnings = ctx.take_warnings();
             let state = state?;
-            register_sensitive(&entry.schema, &state);
-            encode(&state, &entry.ty)
+            register_sensitive(entry.schema(), &state);
+            encode(&state, entry.ty())
         }
         .await;
         let mut diagnostics = warnings.to_proto();
@@ -758,7 +788,7 @@ mod tests {
     }
 
     fn read_request(service: &ProviderService<TestProvider>) -> Request<pb::read_data_source::Request> {
-        let ty = service.data_sources["test_slow"].ty.clone();
+        let ty = service.data_sources["test_slow"].ty().clone();
         Request::new(pb::read_data_source::Request {
             type_name: "test_slow".into(),
             config: empty_object(&ty),
@@ -818,7 +848,7 @@ mod tests {
     }
 
     fn decoded_name(service: &ProviderService<TestProvider>, dv: Option<pb::DynamicValue>) -> Option<String> {
-        let ty = &service.resources["test_versioned"].ty;
+        let ty = service.resources["test_versioned"].ty();
         let v = value::decode_msgpack(&dv?.msgpack, ty).ok()?;
         v.attr("name").as_str().map(str::to_string)
     }
