@@ -148,6 +148,29 @@ fn read_usage(path: &Path) -> Usage {
     u
 }
 
+/// Where one terraform run's CPU went: Terraform itself, the provider
+/// processes (their usage lines), and the devstack with moto behind it.
+fn cpu_split(terraform_and_providers: f64, provider: &Usage, devstack: f64) -> Value {
+    let provider_seconds = provider.cpu_ms as f64 / 1000.0;
+    json!({
+        "terraform": round((terraform_and_providers - provider_seconds).max(0.0), 2),
+        "provider": round(provider_seconds, 2),
+        "devstack_and_moto": round(devstack, 2),
+    })
+}
+
+/// Runs terraform and returns the wall time, the CPU of terraform and the
+/// providers it waited for, and the devstack's CPU over the same span.
+fn run_with_cpu(tf: &Tf, devstack: &crate::devstack::Running, args: &[&str]) -> anyhow::Result<(Duration, f64, f64)> {
+    let (children, stack) = (crate::util::waited_children_cpu_seconds(), devstack.cpu_seconds());
+    let wall = tf.run(args)?;
+    Ok((
+        wall,
+        crate::util::waited_children_cpu_seconds() - children,
+        devstack.cpu_seconds() - stack,
+    ))
+}
+
 fn requests(admin_url: &str) -> anyhow::Result<Value> {
     let response = reqwest::blocking::get(format!("{admin_url}/requests")).context("devstack request counts")?;
     Ok(response.json().unwrap_or(Value::Null))
@@ -468,11 +491,21 @@ resource "vantage_aws_integration" "i" {{
 }}"#
         ))?;
         let before = requests(&ready.admin_url)?;
-        let apply = tf.run(&["apply", "-auto-approve", "-input=false"])?;
+        let (apply, apply_cpu, apply_stack_cpu) =
+            run_with_cpu(&tf, &devstack, &["apply", "-auto-approve", "-input=false"])?;
+        let apply_usage = read_usage(&usage_file);
+        let _ = std::fs::remove_file(&usage_file);
         let mid = requests(&ready.admin_url)?;
-        let plan = tf.run(&["plan", "-input=false"])?;
+        let (plan, plan_cpu, plan_stack_cpu) = run_with_cpu(&tf, &devstack, &["plan", "-input=false"])?;
         let after = requests(&ready.admin_url)?;
-        let usage = read_usage(&usage_file);
+        let plan_usage = read_usage(&usage_file);
+        let usage = Usage {
+            max_peak_kb: apply_usage.max_peak_kb.max(plan_usage.max_peak_kb),
+            max_anon_kb: apply_usage.max_anon_kb.max(plan_usage.max_anon_kb),
+            cpu_ms: apply_usage.cpu_ms + plan_usage.cpu_ms,
+            processes: apply_usage.processes + plan_usage.processes,
+            ..Usage::default()
+        };
         let objects = (2 * n) as f64;
         results.insert(
             "org_scale".into(),
@@ -486,13 +519,15 @@ resource "vantage_aws_integration" "i" {{
                 "provider_max_private_mb_at_exit": round(usage.max_anon_kb as f64 / 1024.0, 1),
                 "provider_cpu_seconds": round(usage.cpu_ms as f64 / 1000.0, 2),
                 "provider_processes": usage.processes,
+                "apply_cpu_seconds": cpu_split(apply_cpu, &apply_usage, apply_stack_cpu),
+                "plan_cpu_seconds": cpu_split(plan_cpu, &plan_usage, plan_stack_cpu),
             }),
         );
         eprintln!(
-            "    apply {:.1}s, no-op plan {:.1}s, provider CPU {:.2}s",
+            "    apply {:.1}s, no-op plan {:.1}s; plan CPU {}",
             secs(apply),
             secs(plan),
-            usage.cpu_ms as f64 / 1000.0
+            cpu_split(plan_cpu, &plan_usage, plan_stack_cpu)
         );
         tf.run(&["destroy", "-auto-approve", "-input=false"])?;
 
@@ -521,10 +556,11 @@ resource "vantage_aws_integration" "i{i}" {{
             ));
         }
         tf.config(&body)?;
-        let apply = tf.run(&["apply", "-auto-approve", "-input=false"])?;
+        let (apply, apply_cpu, apply_stack_cpu) =
+            run_with_cpu(&tf, &devstack, &["apply", "-auto-approve", "-input=false"])?;
         let apply_usage = read_usage(&usage_file);
         let _ = std::fs::remove_file(&usage_file);
-        let plan = tf.run(&["plan", "-input=false"])?;
+        let (plan, plan_cpu, plan_stack_cpu) = run_with_cpu(&tf, &devstack, &["plan", "-input=false"])?;
         let plan_usage = read_usage(&usage_file);
         let per_config_mb = plan_usage.sum_peak_kb as f64 / 1024.0 / n as f64;
         results.insert(
@@ -544,11 +580,14 @@ resource "vantage_aws_integration" "i{i}" {{
                 "pss_per_configuration_mb": round(plan_usage.sum_pss_kb as f64 / 1024.0 / n as f64, 2),
                 "provider_processes_plan": plan_usage.processes,
                 "provider_processes_apply": apply_usage.processes,
+                "apply_cpu_seconds": cpu_split(apply_cpu, &apply_usage, apply_stack_cpu),
+                "plan_cpu_seconds": cpu_split(plan_cpu, &plan_usage, plan_stack_cpu),
             }),
         );
         eprintln!(
-            "    plan {:.1}s, apply {:.1}s, {per_config_mb:.1} MB per configuration ({:.1} MB private, {:.1} MB PSS)",
+            "    plan {:.1}s (CPU {}), apply {:.1}s, {per_config_mb:.1} MB per configuration ({:.1} MB private, {:.1} MB PSS)",
             secs(plan),
+            cpu_split(plan_cpu, &plan_usage, plan_stack_cpu),
             secs(apply),
             plan_usage.sum_anon_kb as f64 / 1024.0 / n as f64,
             plan_usage.sum_pss_kb as f64 / 1024.0 / n as f64

@@ -45,6 +45,13 @@ pub fn build_binaries(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(target_dir(root).join("debug"))
 }
 
+impl Running {
+    /// CPU seconds used so far by the devstack and its children (moto).
+    pub fn cpu_seconds(&self) -> f64 {
+        crate::util::tree_cpu_seconds(self.child.id())
+    }
+}
+
 pub fn start(bin_dir: &Path, python: &Path, extra: &[&str]) -> anyhow::Result<Running> {
     let mut child = Command::new(bin_dir.join("vantage-devstack"))
         .arg("--stop-on-stdin-eof")

@@ -96,3 +96,44 @@ pub fn require_terraform() -> anyhow::Result<()> {
         ),
     }
 }
+
+/// Fields of `/proc/<pid>/stat` after the command name, which may hold spaces.
+fn proc_stat_fields(pid: &str) -> Vec<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    // The first field after the name is the state letter; it parses as 0.
+    after_name.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect()
+}
+
+/// Clock ticks to seconds (Linux reports 100 per second).
+fn ticks_to_seconds(ticks: u64) -> f64 {
+    ticks as f64 / 100.0
+}
+
+/// CPU seconds (user + system) of a live process and all its descendants.
+pub fn tree_cpu_seconds(pid: u32) -> f64 {
+    let mut total = 0;
+    let mut pending = vec![pid.to_string()];
+    while let Some(pid) = pending.pop() {
+        let fields = proc_stat_fields(&pid);
+        // utime and stime: fields 14 and 15 of stat, counted from 1.
+        total += fields.get(11..13).map_or(0, |f| f.iter().sum::<u64>());
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten();
+        for task in tasks {
+            let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            pending.extend(children.split_whitespace().map(str::to_string));
+        }
+    }
+    ticks_to_seconds(total)
+}
+
+/// CPU seconds of this process's children that have exited and been waited
+/// for (terraform runs, with the provider processes they waited for).
+pub fn waited_children_cpu_seconds() -> f64 {
+    let fields = proc_stat_fields("self");
+    // cutime and cstime: fields 16 and 17.
+    ticks_to_seconds(fields.get(13..15).map_or(0, |f| f.iter().sum::<u64>()))
+}
