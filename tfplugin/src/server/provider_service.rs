@@ -16,49 +16,58 @@ use crate::schema::Schema;
 use crate::value::{self, Type, Value};
 use crate::{Diagnostic, Diagnostics, log};
 
-/// A schema and its value type, built on first use: most processes Terraform
-/// starts touch one or two of the types, and building every schema up front
-/// took ~0.2 ms of each start.
-#[derive(Default)]
-struct LazySchema(OnceLock<(Schema, Type)>);
+/// What a resource or data source entry builds its schema from.
+trait SchemaSource {
+    fn build_schema(&self) -> Schema;
+}
 
-impl LazySchema {
-    fn get(&self, build: impl FnOnce() -> Schema) -> &(Schema, Type) {
-        self.0.get_or_init(|| {
-            let schema = build();
+impl<D> SchemaSource for dyn AnyResource<D> {
+    fn build_schema(&self) -> Schema {
+        self.schema()
+    }
+}
+
+impl<D> SchemaSource for dyn AnyDataSource<D> {
+    fn build_schema(&self) -> Schema {
+        self.schema()
+    }
+}
+
+/// A resource or data source with its schema and value type, built on first
+/// use: most processes Terraform starts touch one or two of the types, and
+/// building every schema up front took ~0.2 ms of each start.
+struct Entry<I: ?Sized> {
+    imp: Arc<I>,
+    built: OnceLock<(Schema, Type)>,
+}
+
+impl<I: ?Sized + SchemaSource> Entry<I> {
+    fn new(imp: Arc<I>) -> Entry<I> {
+        Entry {
+            imp,
+            built: OnceLock::new(),
+        }
+    }
+
+    fn built(&self) -> &(Schema, Type) {
+        self.built.get_or_init(|| {
+            let schema = self.imp.build_schema();
             let ty = schema.ty();
             (schema, ty)
         })
     }
-}
 
-struct ResourceEntry<D> {
-    imp: Arc<dyn AnyResource<D>>,
-    lazy: LazySchema,
-}
-
-impl<D> ResourceEntry<D> {
     fn schema(&self) -> &Schema {
-        &self.lazy.get(|| self.imp.schema()).0
+        &self.built().0
     }
+
     fn ty(&self) -> &Type {
-        &self.lazy.get(|| self.imp.schema()).1
+        &self.built().1
     }
 }
 
-struct DataSourceEntry<D> {
-    imp: Arc<dyn AnyDataSource<D>>,
-    lazy: LazySchema,
-}
-
-impl<D> DataSourceEntry<D> {
-    fn schema(&self) -> &Schema {
-        &self.lazy.get(|| self.imp.schema()).0
-    }
-    fn ty(&self) -> &Type {
-        &self.lazy.get(|| self.imp.schema()).1
-    }
-}
+type ResourceEntry<D> = Entry<dyn AnyResource<D>>;
+type DataSourceEntry<D> = Entry<dyn AnyDataSource<D>>;
 
 pub struct ProviderService<P: Provider> {
     provider: Arc<P>,
@@ -78,18 +87,12 @@ impl<P: Provider> ProviderService<P> {
         let resources = provider
             .resources()
             .into_iter()
-            .map(|imp| {
-                let lazy = LazySchema::default();
-                (imp.type_name(), ResourceEntry { imp, lazy })
-            })
+            .map(|imp| (imp.type_name(), Entry::new(imp)))
             .collect();
         let data_sources = provider
             .data_sources()
             .into_iter()
-            .map(|imp| {
-                let lazy = LazySchema::default();
-                (imp.type_name(), DataSourceEntry { imp, lazy })
-            })
+            .map(|imp| (imp.type_name(), Entry::new(imp)))
             .collect();
         ProviderService {
             provider: Arc::new(provider),
