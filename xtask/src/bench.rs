@@ -226,6 +226,31 @@ fn terraform_data(n: usize) -> String {
     format!("resource \"terraform_data\" \"x\" {{\n  count = {n}\n  input = \"value-${{count.index}}\"\n}}\n")
 }
 
+/// `terraform_data` carrying what each role policy carries (role, name and the
+/// `jsonencode`d document): separates the cost of evaluating and rendering that
+/// payload, which Terraform pays either way, from the cost of a plugin.
+fn terraform_data_same_payload(n: usize) -> String {
+    format!(
+        r#"resource "terraform_data" "x" {{
+  count = {n}
+  input = {{
+    role   = "bench-role"
+    name   = "bench-${{count.index}}"
+    policy = jsonencode({{ Version = "2012-10-17", Statement = [{{ Effect = "Allow", Action = ["ec2:Describe*"], Resource = "*" }}] }})
+  }}
+}}
+"#
+    )
+}
+
+/// Runs terraform and returns its wall time and the CPU seconds of terraform
+/// with the provider processes it waited for.
+fn run_timed_cpu(tf: &Tf, args: &[&str]) -> anyhow::Result<(f64, f64)> {
+    let before = crate::util::waited_children_cpu_seconds();
+    let wall = tf.run(args)?;
+    Ok((secs(wall), crate::util::waited_children_cpu_seconds() - before))
+}
+
 fn role_policies(n: usize, role: &str) -> String {
     format!(
         r#"resource "vantage_aws_role_policy" "p" {{
@@ -311,23 +336,53 @@ pub fn run_bench(root: &Path, options: Options) -> anyhow::Result<()> {
     let mut plan_ratio = serde_json::Map::new();
     let mut apply_ratio = serde_json::Map::new();
     let mut plan_seconds = serde_json::Map::new();
+    let mut plan_ratio_same_payload = serde_json::Map::new();
+    let mut plan_cpu = serde_json::Map::new();
     let mut apply_seconds = serde_json::Map::new();
     let (mut plan_peak_rss_kb, mut apply_peak_rss_kb) = (0u64, 0u64);
     for &n in sizes {
         let reps = if n >= 500 || options.quick { 3 } else { 5 };
         let base = Tf::new(&bin_dir, &ready, &usage_file)?;
         base.config(&terraform_data(n))?;
+        let same_payload = Tf::new(&bin_dir, &ready, &usage_file)?;
+        same_payload.config(&terraform_data_same_payload(n))?;
         let ours = Tf::new(&bin_dir, &ready, &usage_file)?;
         ours.config(&role_policies(n, "bench-role"))?;
         let _ = std::fs::remove_file(&usage_file);
         let mut base_plan = Vec::new();
+        let mut payload_plan = Vec::new();
         let mut our_plan = Vec::new();
+        // CPU summed over the repetitions: (terraform_data, same payload, ours).
+        let mut cpu = (0.0, 0.0, 0.0);
+        let plan = ["plan", "-refresh=false", "-input=false"];
         for _ in 0..reps {
-            base_plan.push(secs(base.run(&["plan", "-refresh=false", "-input=false"])?));
-            our_plan.push(secs(ours.run(&["plan", "-refresh=false", "-input=false"])?));
+            let (wall, seconds) = run_timed_cpu(&base, &plan)?;
+            base_plan.push(wall);
+            cpu.0 += seconds;
+            let (wall, seconds) = run_timed_cpu(&same_payload, &plan)?;
+            payload_plan.push(wall);
+            cpu.1 += seconds;
+            let (wall, seconds) = run_timed_cpu(&ours, &plan)?;
+            our_plan.push(wall);
+            cpu.2 += seconds;
         }
+        let plan_usage = read_usage(&usage_file);
+        let provider_cpu = plan_usage.cpu_ms as f64 / 1000.0;
+        // Terraform's own CPU with the plugin, against the same payload built in:
+        // what Terraform spends on its side of the protocol bounds the ratio.
+        let terraform_cpu_ratio = (cpu.2 - provider_cpu) / cpu.1.max(1e-9);
+        plan_cpu.insert(
+            n.to_string(),
+            json!({
+                "terraform_data": round(cpu.0 / reps as f64, 3),
+                "terraform_data_same_payload": round(cpu.1 / reps as f64, 3),
+                "ours_terraform": round((cpu.2 - provider_cpu) / reps as f64, 3),
+                "ours_provider": round(provider_cpu / reps as f64, 3),
+                "terraform_cpu_ratio_vs_same_payload": round(terraform_cpu_ratio, 3),
+            }),
+        );
         let mut base_apply = Vec::new();
-        plan_peak_rss_kb = plan_peak_rss_kb.max(read_usage(&usage_file).max_peak_kb);
+        plan_peak_rss_kb = plan_peak_rss_kb.max(plan_usage.max_peak_kb);
         let _ = std::fs::remove_file(&usage_file);
         let mut our_apply = Vec::new();
         for _ in 0..if n >= 500 { 1 } else { 2 } {
@@ -353,17 +408,22 @@ pub fn run_bench(root: &Path, options: Options) -> anyhow::Result<()> {
             median(base_apply),
             median(our_apply),
         );
+        let payload_median = median(payload_plan);
         plan_ratio.insert(n.to_string(), json!(round(op / bp, 3)));
+        plan_ratio_same_payload.insert(n.to_string(), json!(round(op / payload_median, 3)));
         apply_ratio.insert(n.to_string(), json!(round(oa / ba, 3)));
         plan_seconds.insert(
             n.to_string(),
-            json!({"terraform_data": round(bp, 3), "vantage_aws_role_policy": round(op, 3)}),
+            json!({"terraform_data": round(bp, 3), "terraform_data_same_payload": round(payload_median, 3), "vantage_aws_role_policy": round(op, 3)}),
         );
         apply_seconds.insert(
             n.to_string(),
             json!({"terraform_data": round(ba, 3), "vantage_aws_role_policy": round(oa, 3)}),
         );
-        eprintln!("    N={n}: plan {op:.3}s vs {bp:.3}s, apply {oa:.3}s vs {ba:.3}s");
+        eprintln!(
+            "    N={n}: plan {op:.3}s vs {bp:.3}s ({payload_median:.3}s same payload), apply {oa:.3}s vs {ba:.3}s; \
+             terraform's own CPU x{terraform_cpu_ratio:.2} of the same-payload plan"
+        );
     }
     // Issue 2's measure: one data source read (a Vantage call) against one terraform_data.
     {
@@ -386,6 +446,8 @@ pub fn run_bench(root: &Path, options: Options) -> anyhow::Result<()> {
     results.insert("plan_ratio".into(), Value::Object(plan_ratio));
     results.insert("apply_ratio".into(), Value::Object(apply_ratio));
     results.insert("plan_seconds".into(), Value::Object(plan_seconds));
+    results.insert("plan_ratio_same_payload".into(), Value::Object(plan_ratio_same_payload));
+    results.insert("plan_cpu_seconds".into(), Value::Object(plan_cpu));
     results.insert("apply_seconds".into(), Value::Object(apply_seconds));
     // The issue's measure is the largest plan; applies (which also destroy) are
     // reported beside it.
