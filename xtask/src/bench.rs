@@ -276,22 +276,20 @@ pub fn run_bench(root: &Path, options: Options) -> anyhow::Result<()> {
     // A target directory of its own: a long release build must not hold the
     // lock of the directory day-to-day builds and tests use.
     let build_dir = out_dir.join("cargo-target");
-    step("building release binaries (provider, devstack)");
+    let release_target = crate::release::choose(root);
+    step(&format!(
+        "building release binaries (provider for {}, devstack for the host)",
+        release_target.label()
+    ));
+    let bin_dir = crate::release::build_provider(root, &release_target, &build_dir)?;
     run(
         cargo()
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "terraform-provider-vantage",
-                "-p",
-                "vantage-devstack",
-            ])
+            .args(["build", "--release", "-p", "vantage-devstack"])
             .env("CARGO_TARGET_DIR", &build_dir)
             .current_dir(root),
-        "cargo build --release",
+        "cargo build --release (devstack)",
     )?;
-    let bin_dir = build_dir.join("release");
+    let devstack_dir = build_dir.join("release");
     let provider_bin = bin_dir.join("terraform-provider-vantage");
 
     let mut results = serde_json::Map::new();
@@ -303,6 +301,7 @@ pub fn run_bench(root: &Path, options: Options) -> anyhow::Result<()> {
             "arch": std::env::consts::ARCH,
             "terraform": Command::new("terraform").arg("version").output().ok()
                 .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().to_string()),
+            "provider_build": release_target.label(),
         }),
     );
 
@@ -314,7 +313,7 @@ pub fn run_bench(root: &Path, options: Options) -> anyhow::Result<()> {
 
     step("starting a release devstack");
     let devstack = crate::devstack::start(
-        &bin_dir,
+        &devstack_dir,
         &python,
         &["--rate-limit", "100000000", "--cur-report-limit", "1000"],
     )?;
@@ -661,7 +660,7 @@ resource "vantage_aws_integration" "i{i}" {{
     step("binary size and build time");
     let size = std::fs::metadata(&provider_bin).map(|m| m.len()).unwrap_or(0);
     results.insert("binary_size_mb".into(), json!(round(size as f64 / 1_048_576.0, 2)));
-    let build_seconds = build_time(root, &build_dir, options.cold_build)?;
+    let build_seconds = build_time(root, &build_dir, &release_target, options.cold_build)?;
     results.insert("cold_build_seconds".into(), json!(round(build_seconds.0, 1)));
     results.insert("cold_build_scope".into(), json!(build_seconds.1));
 
@@ -686,14 +685,19 @@ fn helper_refresh_calls(type_name: &str, count: usize, measured: &serde_json::Ma
 
 /// Release build time of the provider package: only our crates by default
 /// (`cargo clean -p`), the whole dependency tree in a fresh target dir with `--cold-build`.
-fn build_time(root: &Path, build_dir: &Path, cold: bool) -> anyhow::Result<(f64, &'static str)> {
+fn build_time(
+    root: &Path,
+    build_dir: &Path,
+    target: &crate::release::ReleaseTarget,
+    cold: bool,
+) -> anyhow::Result<(f64, &'static str)> {
     if cold {
         let fresh: PathBuf = build_dir.with_file_name("cold-target");
         let _ = std::fs::remove_dir_all(&fresh);
         let start = Instant::now();
         run(
             cargo()
-                .args(["build", "--release", "-p", "terraform-provider-vantage"])
+                .args(target.build_args())
                 .env("CARGO_TARGET_DIR", &fresh)
                 .current_dir(root),
             "cold build",
@@ -702,24 +706,25 @@ fn build_time(root: &Path, build_dir: &Path, cold: bool) -> anyhow::Result<(f64,
         let _ = std::fs::remove_dir_all(&fresh);
         return Ok((elapsed, "all dependencies, fresh target directory"));
     }
+    let mut clean = vec![
+        "clean",
+        "--release",
+        "-p",
+        "terraform-provider-vantage",
+        "-p",
+        "tfplugin",
+    ];
+    if let Some(triple) = target.triple {
+        clean.extend(["--target", triple]);
+    }
     run(
-        cargo()
-            .args([
-                "clean",
-                "--release",
-                "-p",
-                "terraform-provider-vantage",
-                "-p",
-                "tfplugin",
-            ])
-            .env("CARGO_TARGET_DIR", build_dir)
-            .current_dir(root),
+        cargo().args(clean).env("CARGO_TARGET_DIR", build_dir).current_dir(root),
         "cargo clean -p",
     )?;
     let start = Instant::now();
     run(
         cargo()
-            .args(["build", "--release", "-p", "terraform-provider-vantage"])
+            .args(target.build_args())
             .env("CARGO_TARGET_DIR", build_dir)
             .current_dir(root),
         "cargo build --release",

@@ -6,19 +6,14 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::util::{cargo, run, step, target_dir, terraform_platform};
+use crate::util::{step, target_dir, terraform_platform};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub fn run_install(root: &Path) -> anyhow::Result<()> {
-    step("building the provider (release)");
-    run(
-        cargo()
-            .args(["build", "--release", "-p", "terraform-provider-vantage"])
-            .current_dir(root),
-        "cargo build --release",
-    )?;
-    let built = target_dir(root).join("release").join("terraform-provider-vantage");
+    let target = crate::release::choose(root);
+    step(&format!("building the provider (release, {})", target.label()));
+    let built = crate::release::build_provider(root, &target, &target_dir(root))?.join("terraform-provider-vantage");
     let home = std::env::var_os("HOME").context("HOME is not set")?;
     let dir = Path::new(&home)
         .join(".terraform.d/plugins/terraform.local/vantage/vantage")

@@ -7,6 +7,7 @@ mod docs;
 mod iam_table;
 mod install;
 mod moto;
+mod release;
 mod test;
 mod util;
 

@@ -1,0 +1,132 @@
+//! The release provider binary that `install` ships and `bench` measures.
+//!
+//! On Linux x86_64 it is a static musl binary: Terraform starts a provider
+//! process per configuration and per phase, and a static, position-dependent
+//! binary maps no shared libraries and relocates nothing at start (measured in
+//! ARCHITECTURE.md, "Process cost"). The musl target needs the Rust standard
+//! library for it and a musl C compiler for ring and aws-lc; when
+//! they cannot be had, the host target is built instead and the caller says so.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::util::{cargo, run, step};
+
+pub const STATIC_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// Which target a release build uses, and where its binaries land.
+#[derive(Debug, Clone)]
+pub struct ReleaseTarget {
+    /// `--target` for cargo; `None` for the host.
+    pub triple: Option<&'static str>,
+    /// Why the static target was not used, when it was not.
+    pub fallback_reason: Option<String>,
+}
+
+impl ReleaseTarget {
+    pub fn bin_dir(&self, target_dir: &Path) -> PathBuf {
+        match self.triple {
+            Some(triple) => target_dir.join(triple).join("release"),
+            None => target_dir.join("release"),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self.triple {
+            Some(triple) => format!("{triple} (static)"),
+            None => "host target".to_string(),
+        }
+    }
+
+    /// `cargo build --release` arguments for the provider package.
+    pub fn build_args(&self) -> Vec<&'static str> {
+        let mut args = vec!["build", "--release", "-p", "terraform-provider-vantage"];
+        if let Some(triple) = self.triple {
+            args.extend(["--target", triple]);
+        }
+        args
+    }
+}
+
+fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn has_rust_target(triple: &str) -> bool {
+    Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == triple))
+}
+
+fn has_musl_gcc() -> bool {
+    succeeds(Command::new("musl-gcc").arg("--version"))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Picks the release target, installing what the static build needs when it
+/// can (`rustup target add`; Debian's `musl-tools` when running as root).
+pub fn choose(root: &Path) -> ReleaseTarget {
+    let host = |reason: String| ReleaseTarget {
+        triple: None,
+        fallback_reason: Some(reason),
+    };
+    if !(cfg!(target_os = "linux") && cfg!(target_arch = "x86_64")) {
+        return ReleaseTarget {
+            triple: None,
+            fallback_reason: None,
+        };
+    }
+    if !has_rust_target(STATIC_TARGET) {
+        step(&format!("rustup target add {STATIC_TARGET}"));
+        if !succeeds(
+            Command::new("rustup")
+                .args(["target", "add", STATIC_TARGET])
+                .current_dir(root),
+        ) {
+            return host(format!("`rustup target add {STATIC_TARGET}` failed"));
+        }
+    }
+    if !has_musl_gcc() {
+        if is_root() && succeeds(Command::new("apt-get").arg("--version")) {
+            step("apt-get install musl-tools (a musl C compiler for ring and aws-lc)");
+            let _ = run(
+                Command::new("apt-get")
+                    .args(["install", "-y", "-q", "musl-tools"])
+                    .env("DEBIAN_FRONTEND", "noninteractive"),
+                "apt-get install musl-tools",
+            );
+        }
+        if !has_musl_gcc() {
+            return host("no musl-gcc (install musl-tools)".to_string());
+        }
+    }
+    ReleaseTarget {
+        triple: Some(STATIC_TARGET),
+        fallback_reason: None,
+    }
+}
+
+/// Builds the release provider into `target_dir`; returns the directory holding it.
+pub fn build_provider(root: &Path, target: &ReleaseTarget, target_dir: &Path) -> anyhow::Result<PathBuf> {
+    if let Some(reason) = &target.fallback_reason {
+        eprintln!("    building for the host target instead of {STATIC_TARGET}: {reason}");
+    }
+    run(
+        cargo()
+            .args(target.build_args())
+            .env("CARGO_TARGET_DIR", target_dir)
+            .current_dir(root),
+        "cargo build --release (provider)",
+    )?;
+    Ok(target.bin_dir(target_dir))
+}
