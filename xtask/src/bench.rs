@@ -45,13 +45,13 @@ fn round(x: f64, digits: i32) -> f64 {
 }
 
 /// One terraform working directory wired to the release provider and the devstack.
-struct Tf {
+pub(crate) struct Tf {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
 }
 
 impl Tf {
-    fn new(bin_dir: &Path, devstack: &crate::devstack::Ready, usage_file: &Path) -> anyhow::Result<Tf> {
+    pub(crate) fn new(bin_dir: &Path, devstack: &crate::devstack::Ready, usage_file: &Path) -> anyhow::Result<Tf> {
         let dir = tempfile::Builder::new().prefix("vantage-bench-").tempdir()?;
         let rc = dir.path().join("terraform.rc");
         std::fs::write(
@@ -76,7 +76,16 @@ impl Tf {
         Ok(Tf { dir, env })
     }
 
-    fn config(&self, body: &str) -> anyhow::Result<()> {
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Sets a Terraform variable for every run in this directory.
+    pub(crate) fn var(&mut self, name: &str, value: &str) {
+        self.env.push((format!("TF_VAR_{name}"), value.to_string()));
+    }
+
+    pub(crate) fn config(&self, body: &str) -> anyhow::Result<()> {
         let text = format!(
             "terraform {{\n  required_providers {{\n    vantage = {{ source = \"terraform.local/vantage/vantage\" }}\n  }}\n}}\n{body}\n"
         );
@@ -86,7 +95,7 @@ impl Tf {
 
     /// Runs terraform; returns the wall time. Fails on a non-zero exit
     /// (except 2 for `plan -detailed-exitcode`).
-    fn run(&self, args: &[&str]) -> anyhow::Result<Duration> {
+    pub(crate) fn run(&self, args: &[&str]) -> anyhow::Result<Duration> {
         let mut cmd = Command::new("terraform");
         cmd.args(args)
             .current_dir(self.dir.path())
@@ -282,14 +291,7 @@ pub fn run_bench(root: &Path, options: Options) -> anyhow::Result<()> {
         release_target.label()
     ));
     let bin_dir = crate::release::build_provider(root, &release_target, &build_dir)?;
-    run(
-        cargo()
-            .args(["build", "--release", "-p", "vantage-devstack"])
-            .env("CARGO_TARGET_DIR", &build_dir)
-            .current_dir(root),
-        "cargo build --release (devstack)",
-    )?;
-    let devstack_dir = build_dir.join("release");
+    let devstack_dir = crate::release::build_devstack(root, &build_dir)?;
     let provider_bin = bin_dir.join("terraform-provider-vantage");
 
     let mut results = serde_json::Map::new();

