@@ -16,10 +16,6 @@ use tfplugin::Provider;
 
 use crate::util::{cargo, run, step, target_dir};
 
-const COOKIE: (&str, &str) = (
-    "TF_PLUGIN_MAGIC_COOKIE",
-    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
-);
 const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 
 #[derive(Debug, Clone, Copy)]
@@ -201,21 +197,12 @@ fn request_delta(before: &Value, after: &Value) -> u64 {
 
 /// Exec to handshake line, against exec to exit of a trivial program.
 fn handshake(bin: &Path, runs: usize) -> anyhow::Result<(f64, f64)> {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512)?;
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()])?;
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let cert = params.self_signed(&key)?.pem();
+    let cert = crate::release::terraform_like_client_cert()?;
     let mut provider = Vec::new();
     let mut baseline = Vec::new();
     for _ in 0..runs {
         let start = Instant::now();
-        let mut child = Command::new(bin)
-            .env(COOKIE.0, COOKIE.1)
-            .env("PLUGIN_PROTOCOL_VERSIONS", "6")
-            .env("PLUGIN_CLIENT_CERT", &cert)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
+        let mut child = crate::release::start_like_terraform(bin, &cert)?;
         let mut line = String::new();
         BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
         provider.push(start.elapsed().as_secs_f64() * 1000.0);
@@ -282,9 +269,7 @@ pub fn run_bench(root: &Path, options: Options) -> anyhow::Result<()> {
     let out_dir = target_dir(root).join("bench");
     std::fs::create_dir_all(&out_dir)?;
 
-    // A target directory of its own: a long release build must not hold the
-    // lock of the directory day-to-day builds and tests use.
-    let build_dir = out_dir.join("cargo-target");
+    let build_dir = crate::release::build_dir(root);
     let release_target = crate::release::choose(root);
     step(&format!(
         "building release binaries (provider for {}, devstack for the host)",

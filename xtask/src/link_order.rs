@@ -18,7 +18,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 use crate::bench::Tf;
-use crate::util::{cargo, run, step, target_dir};
+use crate::util::{cargo, run, step};
 
 /// Where build.rs picks the order up.
 pub const ORDER_FILE: &str = "provider/link-order.txt";
@@ -51,7 +51,7 @@ pub fn run_link_order(root: &Path) -> anyhow::Result<()> {
             target.fallback_reason.unwrap_or_default()
         );
     };
-    let build_dir = target_dir(root).join("bench").join("cargo-target");
+    let build_dir = crate::release::build_dir(root);
     step("building the release provider with its symbols (same code as the shipped binary)");
     run(
         cargo()

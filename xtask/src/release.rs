@@ -10,7 +10,71 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use anyhow::{Context, bail};
+
 use crate::util::{cargo, run, step};
+
+/// The target directory of release builds (bench, link-order, the test's
+/// smoke step): its own, so a long release build does not hold the lock of
+/// the directory day-to-day builds and tests use.
+pub fn build_dir(root: &Path) -> PathBuf {
+    crate::util::target_dir(root).join("bench").join("cargo-target")
+}
+
+/// go-plugin's handshake cookie for Terraform providers.
+pub const COOKIE: (&str, &str) = (
+    "TF_PLUGIN_MAGIC_COOKIE",
+    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
+);
+
+/// A client certificate like the one Terraform passes in PLUGIN_CLIENT_CERT
+/// (self-signed P-521 CA), PEM.
+pub fn terraform_like_client_cert() -> anyhow::Result<String> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512)?;
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()])?;
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    Ok(params.self_signed(&key)?.pem())
+}
+
+/// The provider started the way Terraform starts it, stdout piped.
+pub fn start_like_terraform(bin: &Path, client_cert: &str) -> std::io::Result<std::process::Child> {
+    Command::new(bin)
+        .env(COOKIE.0, COOKIE.1)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "6")
+        .env("PLUGIN_CLIENT_CERT", client_cert)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+}
+
+/// `cargo xtask test`'s last step: the binary `install` ships builds, starts as
+/// Terraform starts it, prints a protocol 6 handshake line and, when static,
+/// maps no shared library.
+pub fn smoke_test(root: &Path) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let target = choose(root);
+    let bin = build_provider(root, &target, &build_dir(root))?.join("terraform-provider-vantage");
+    let mut child = start_like_terraform(&bin, &terraform_like_client_cert()?)?;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().context("provider stdout")?).read_line(&mut line)?;
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", child.id())).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    let fields: Vec<&str> = line.trim_end().split('|').collect();
+    if !matches!(fields.as_slice(), ["1", "6", "unix", _, "grpc", cert] if !cert.is_empty()) {
+        bail!(
+            "the release provider ({}) printed {line:?}, not a handshake line",
+            target.label()
+        );
+    }
+    if target.triple.is_some()
+        && let Some(library) = maps.lines().find(|l| l.contains(".so"))
+    {
+        bail!("the static release provider maps a shared library: {library}");
+    }
+    eprintln!("    {} binary: handshake line and no shared libraries", target.label());
+    Ok(())
+}
 
 pub const STATIC_TARGET: &str = "x86_64-unknown-linux-musl";
 

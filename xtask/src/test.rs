@@ -43,6 +43,8 @@ pub fn run_all(root: &Path) -> anyhow::Result<()> {
             .current_dir(root),
         "acceptance tests",
     )?;
+    step("release build: the binary `cargo xtask install` ships");
+    crate::release::smoke_test(root)?;
     step("all checks passed");
     Ok(())
 }
