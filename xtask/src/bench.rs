@@ -206,8 +206,7 @@ fn handshake(bin: &Path, runs: usize) -> anyhow::Result<(f64, f64)> {
         let mut line = String::new();
         BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
         provider.push(start.elapsed().as_secs_f64() * 1000.0);
-        let _ = child.kill();
-        let _ = child.wait();
+        crate::release::stop(child);
         if !line.starts_with("1|6|") {
             bail!("unexpected handshake line {line:?}");
         }

@@ -47,6 +47,21 @@ pub fn start_like_terraform(bin: &Path, client_cert: &str) -> std::io::Result<st
         .spawn()
 }
 
+/// Ends a provider the way Terraform's go-plugin does when it gives up on
+/// one (SIGTERM, then SIGKILL): SIGKILL alone would leave its socket
+/// directory behind in /tmp.
+pub fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    for _ in 0..200 {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// `cargo xtask test`'s last step: the binary `install` ships builds, starts as
 /// Terraform starts it, prints a protocol 6 handshake line and, when static,
 /// maps no shared library.
@@ -58,8 +73,7 @@ pub fn smoke_test(root: &Path) -> anyhow::Result<()> {
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().context("provider stdout")?).read_line(&mut line)?;
     let maps = std::fs::read_to_string(format!("/proc/{}/maps", child.id())).unwrap_or_default();
-    let _ = child.kill();
-    let _ = child.wait();
+    stop(child);
     let fields: Vec<&str> = line.trim_end().split('|').collect();
     if !matches!(fields.as_slice(), ["1", "6", "unix", _, "grpc", cert] if !cert.is_empty()) {
         bail!(
@@ -67,8 +81,12 @@ pub fn smoke_test(root: &Path) -> anyhow::Result<()> {
             target.label()
         );
     }
+    let is_library = |line: &&str| {
+        let file = line.rsplit('/').next().unwrap_or_default();
+        file.ends_with(".so") || file.contains(".so.")
+    };
     if target.triple.is_some()
-        && let Some(library) = maps.lines().find(|l| l.contains(".so"))
+        && let Some(library) = maps.lines().find(is_library)
     {
         bail!("the static release provider maps a shared library: {library}");
     }
