@@ -12,7 +12,7 @@
 //! part of its effect. Needs valgrind (installed with apt-get when run as root).
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, bail};
@@ -121,7 +121,9 @@ pub fn run_link_order(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_wrapper(dir: &Path, real: &Path, profiles: &Path) -> anyhow::Result<PathBuf> {
+/// The provider under callgrind, one profile per process; the perf pass
+/// rewrites the same script, which keeps its mode.
+fn write_wrapper(dir: &Path, real: &Path, profiles: &Path) -> anyhow::Result<()> {
     let wrapper = dir.join("terraform-provider-vantage");
     std::fs::write(
         &wrapper,
@@ -137,7 +139,7 @@ fn write_wrapper(dir: &Path, real: &Path, profiles: &Path) -> anyhow::Result<Pat
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
     }
-    Ok(wrapper)
+    Ok(())
 }
 
 fn has_perf() -> bool {
