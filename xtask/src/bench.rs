@@ -221,6 +221,10 @@ fn terraform_data(n: usize) -> String {
     format!("resource \"terraform_data\" \"x\" {{\n  count = {n}\n  input = \"value-${{count.index}}\"\n}}\n")
 }
 
+/// The document every benchmarked role policy carries (and the same-payload
+/// baseline with it).
+const POLICY_EXPRESSION: &str = r#"jsonencode({ Version = "2012-10-17", Statement = [{ Effect = "Allow", Action = ["ec2:Describe*"], Resource = "*" }] })"#;
+
 /// `terraform_data` carrying what each role policy carries (role, name and the
 /// `jsonencode`d document): separates the cost of evaluating and rendering that
 /// payload, which Terraform pays either way, from the cost of a plugin.
@@ -231,7 +235,7 @@ fn terraform_data_same_payload(n: usize) -> String {
   input = {{
     role   = "bench-role"
     name   = "bench-${{count.index}}"
-    policy = jsonencode({{ Version = "2012-10-17", Statement = [{{ Effect = "Allow", Action = ["ec2:Describe*"], Resource = "*" }}] }})
+    policy = {POLICY_EXPRESSION}
   }}
 }}
 "#
@@ -246,13 +250,13 @@ fn run_timed_cpu(tf: &Tf, args: &[&str]) -> anyhow::Result<(f64, f64)> {
     Ok((secs(wall), crate::util::waited_children_cpu_seconds() - before))
 }
 
-fn role_policies(n: usize, role: &str) -> String {
+pub(crate) fn role_policies(n: usize, role: &str) -> String {
     format!(
         r#"resource "vantage_aws_role_policy" "p" {{
   count  = {n}
   role   = "{role}"
   name   = "bench-${{count.index}}"
-  policy = jsonencode({{ Version = "2012-10-17", Statement = [{{ Effect = "Allow", Action = ["ec2:Describe*"], Resource = "*" }}] }})
+  policy = {POLICY_EXPRESSION}
 }}
 "#
     )

@@ -23,17 +23,15 @@ use crate::util::{cargo, run, step};
 /// Where build.rs picks the order up.
 pub const ORDER_FILE: &str = "provider/link-order.txt";
 
+fn has_tool(program: &str) -> bool {
+    crate::release::succeeds(Command::new(program).arg("--version"))
+}
+
 fn ensure_valgrind() -> anyhow::Result<()> {
-    let present = || {
-        Command::new("valgrind")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !present() {
+    if !has_tool("valgrind") {
         crate::release::apt_install("valgrind", "to profile the provider");
     }
-    if !present() {
+    if !has_tool("valgrind") {
         bail!("valgrind is needed to profile the provider (apt-get install valgrind)");
     }
     Ok(())
@@ -89,7 +87,7 @@ pub fn run_link_order(root: &Path) -> anyhow::Result<()> {
     // too (perf, when present) to place what only they run.
     let sampled = work.path().join("sampled");
     std::fs::create_dir_all(&sampled)?;
-    let native = if has_perf() {
+    let native = if has_tool("perf") {
         step("sampling the same runs natively (perf)");
         write_perf_wrapper(&wrapper_dir, &real, &sampled)?;
         profile_runs(root, &wrapper_dir, &devstack.ready, &usage_file)?;
@@ -140,13 +138,6 @@ fn write_wrapper(dir: &Path, real: &Path, profiles: &Path) -> anyhow::Result<()>
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
     }
     Ok(())
-}
-
-fn has_perf() -> bool {
-    Command::new("perf")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 fn write_perf_wrapper(dir: &Path, real: &Path, out: &Path) -> anyhow::Result<()> {
@@ -231,14 +222,7 @@ fn profile_runs(
     }
 
     let policies = Tf::new(wrapper_dir, ready, usage_file)?;
-    policies.config(
-        r#"resource "vantage_aws_role_policy" "p" {
-  count  = 3
-  role   = "link-order-role"
-  name   = "p-${count.index}"
-  policy = jsonencode({ Version = "2012-10-17", Statement = [{ Effect = "Allow", Action = ["ec2:Describe*"], Resource = "*" }] })
-}"#,
-    )?;
+    policies.config(&crate::bench::role_policies(3, "link-order-role"))?;
     policies.run(&["plan", "-refresh=false", "-input=false"])?;
     Ok(())
 }

@@ -130,7 +130,8 @@ impl ReleaseTarget {
     }
 }
 
-fn succeeds(cmd: &mut Command) -> bool {
+/// Whether a command runs and exits 0 (its output discarded).
+pub fn succeeds(cmd: &mut Command) -> bool {
     cmd.stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
