@@ -167,6 +167,18 @@ impl Aws {
         .expect("PutRolePolicy");
     }
 
+    /// Attaches a managed policy behind Terraform's back (as another tool would).
+    pub fn attach_role_policy(&self, role: &str, policy_arn: &str) {
+        self.block_on(
+            self.iam
+                .attach_role_policy()
+                .role_name(role)
+                .policy_arn(policy_arn)
+                .send(),
+        )
+        .expect("AttachRolePolicy");
+    }
+
     pub fn update_trust(&self, role: &str, document: &str) {
         self.block_on(
             self.iam

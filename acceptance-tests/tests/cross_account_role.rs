@@ -305,3 +305,30 @@ fn the_external_id_stays_out_of_plans_and_trace_logs() {
     ws.remove_env("TF_LOG");
     ws.destroy().expect_ok();
 }
+
+#[test]
+fn managed_policies_attached_by_another_tool_are_left_alone_unless_listed() {
+    let name = "acc-role-managed-others";
+    let billing = "arn:aws:iam::aws:policy/AWSBillingReadOnlyAccess";
+    let view_only = "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess";
+    let ws = Workspace::new(name);
+    ws.config(&role_config(name, ""));
+    ws.apply().expect_ok();
+    Aws::shared().attach_role_policy(name, billing);
+    ws.plan().expect_empty_plan();
+    ws.apply().expect_ok();
+    let attached = Aws::shared().role(name).expect("role").managed_policy_arns;
+    assert!(attached.contains(billing) && attached.contains(view_only), "{attached:?}");
+
+    // Listing the set makes it exact.
+    ws.config(&role_config(
+        name,
+        &format!(r#"  managed_policy_arns = ["{view_only}"]"#),
+    ));
+    ws.plan().expect_changes();
+    ws.apply().expect_ok();
+    let attached = Aws::shared().role(name).expect("role").managed_policy_arns;
+    assert_eq!(attached.iter().collect::<Vec<_>>(), vec![view_only]);
+    ws.plan().expect_empty_plan();
+    ws.destroy().expect_ok();
+}

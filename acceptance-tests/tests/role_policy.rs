@@ -260,3 +260,157 @@ resource "vantage_aws_role_policy" "d" {
         .expect_error("needs `cur_bucket`")
         .expect_error(r#""everything" is not allowed here"#);
 }
+
+/// The inline policy names IAM holds for `role`.
+fn inline_names(role: &str) -> Vec<String> {
+    Aws::shared()
+        .role(role)
+        .map(|r| r.inline_policy_names.into_iter().collect())
+        .unwrap_or_default()
+}
+
+fn presets_on_role(role_block: &str) -> String {
+    format!(
+        r#"{role_block}
+
+resource "vantage_aws_role_policy" "presets" {{
+  for_each = toset(["root", "cloudwatch", "resources"])
+  role     = vantage_aws_cross_account_role.this.name
+  name     = each.key
+  preset   = each.key
+}}"#
+    )
+}
+
+const PRESET_NAMES: [&str; 3] = ["cloudwatch", "resources", "root"];
+const READ_ONLY: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:Describe*","Resource":"*"}]}"#;
+
+/// Issue 12: the smallest configuration the docs suggest, role with defaults
+/// and presets attached by `vantage_aws_role_policy`, stays put apply after apply.
+#[test]
+fn policies_attached_without_inline_policies_survive_every_apply() {
+    let role = "vantage_cross_account_connection";
+    let ws = Workspace::new("acc-pol-smallest");
+    ws.config(&presets_on_role(
+        r#"resource "vantage_aws_cross_account_role" "this" {}"#,
+    ));
+    for round in 0..2 {
+        ws.apply().expect_ok();
+        assert_eq!(inline_names(role), PRESET_NAMES, "after apply {round}");
+        let plan = ws.plan();
+        plan.expect_empty_plan();
+        assert!(
+            !plan.normalized_output().contains("Inline policies left in place"),
+            "presets are not reported as unexpected:\n{}",
+            plan.stdout
+        );
+        assert_eq!(inline_names(role), PRESET_NAMES, "after plan {round}");
+    }
+
+    // One added out of band is reported, not removed.
+    Aws::shared().put_role_policy(role, "added-by-hand", READ_ONLY);
+    let plan = ws.plan();
+    plan.expect_empty_plan();
+    let text = plan.normalized_output();
+    assert!(
+        text.contains("Inline policies left in place") && text.contains(r#""added-by-hand""#),
+        "{text}"
+    );
+    assert!(!text.contains(r#""root""#), "managed presets are not named: {text}");
+    ws.apply().expect_ok();
+    assert!(inline_names(role).contains(&"added-by-hand".to_string()));
+
+    // Naming the managed set makes the role exclusive: the stray one goes, the presets stay.
+    ws.config(&presets_on_role(
+        r#"resource "vantage_aws_cross_account_role" "this" {
+  inline_policies = ["root", "cloudwatch", "resources"]
+}"#,
+    ));
+    let plan = ws.plan();
+    plan.expect_changes();
+    assert!(plan.stdout.contains("added-by-hand"), "{}", plan.stdout);
+    ws.apply().expect_ok();
+    assert_eq!(inline_names(role), PRESET_NAMES);
+    for round in 0..2 {
+        ws.plan().expect_empty_plan();
+        ws.apply().expect_ok();
+        assert_eq!(inline_names(role), PRESET_NAMES, "exclusive, apply {round}");
+    }
+    ws.destroy().expect_ok();
+    assert!(Aws::shared().role(role).is_none());
+}
+
+#[test]
+fn an_exclusive_role_keeps_the_policies_it_names_and_refuses_one_it_does_not() {
+    let role = "acc-pol-exclusive";
+    let ws = Workspace::new(role);
+    ws.config(&presets_on_role(&format!(
+        r#"resource "vantage_aws_cross_account_role" "this" {{
+  name            = "{role}"
+  inline_policies = ["root", "cloudwatch", "resources"]
+}}"#
+    )));
+    for round in 0..2 {
+        ws.apply().expect_ok();
+        ws.plan().expect_empty_plan();
+        assert_eq!(inline_names(role), PRESET_NAMES, "round {round}");
+    }
+    Aws::shared().put_role_policy(role, "added-by-hand", READ_ONLY);
+    let plan = ws.plan();
+    plan.expect_changes();
+    ws.apply().expect_ok();
+    assert_eq!(inline_names(role), PRESET_NAMES, "the unnamed policy is removed");
+
+    // A role policy the role does not name would be deleted by the role's next apply.
+    ws.config(&presets_on_role(&format!(
+        r#"resource "vantage_aws_cross_account_role" "this" {{
+  name            = "{role}"
+  inline_policies = ["root", "cloudwatch"]
+}}"#
+    )));
+    ws.plan()
+        .expect_error("Inline policy not named on its role")
+        .expect_error(r#"Add "resources" to the role's `inline_policies`"#);
+    assert_eq!(inline_names(role), PRESET_NAMES, "a refused plan changes nothing");
+    ws.destroy().expect_ok();
+}
+
+#[test]
+fn a_role_opted_out_of_exclusivity_leaves_every_policy_alone() {
+    let role = "acc-pol-nonexclusive";
+    let ws = Workspace::new(role);
+    ws.config(&presets_on_role(&format!(
+        r#"resource "vantage_aws_cross_account_role" "this" {{
+  name                      = "{role}"
+  exclusive_inline_policies = false
+}}"#
+    )));
+    for round in 0..2 {
+        ws.apply().expect_ok();
+        ws.plan().expect_empty_plan();
+        assert_eq!(inline_names(role), PRESET_NAMES, "round {round}");
+    }
+    Aws::shared().put_role_policy(role, "added-by-hand", READ_ONLY);
+    let plan = ws.plan();
+    plan.expect_empty_plan();
+    assert!(
+        !plan.normalized_output().contains("Inline policies left in place"),
+        "an explicit opt-out is not warned about:\n{}",
+        plan.stdout
+    );
+    ws.apply().expect_ok();
+    assert!(inline_names(role).contains(&"added-by-hand".to_string()));
+
+    // Exclusive without a list would remove the role policies' own work: refused.
+    ws.config(&presets_on_role(&format!(
+        r#"resource "vantage_aws_cross_account_role" "this" {{
+  name                      = "{role}"
+  exclusive_inline_policies = true
+}}"#
+    )));
+    ws.plan()
+        .expect_error("exclusive_inline_policies needs inline_policies")
+        .expect_error("inline_policies = \\[\\]");
+    ws.destroy().expect_ok();
+}

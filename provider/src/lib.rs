@@ -8,6 +8,7 @@ pub mod arn;
 pub mod clients;
 pub mod config;
 pub mod data_sources;
+pub mod exclusive_roles;
 pub mod policy;
 pub mod resources;
 pub mod s3;
@@ -35,6 +36,8 @@ pub struct ProviderData {
     pub integrations: resources::aws_integration::IntegrationCache,
     /// CUR report definitions, scanned once per process (see `clients::cur_cache`).
     pub cur_reports: clients::cur_cache::CurReportCache,
+    /// Roles planned in this process that keep only the inline policies they name.
+    pub exclusive_roles: exclusive_roles::ExclusiveRoles,
 }
 
 impl ProviderData {
@@ -45,6 +48,7 @@ impl ProviderData {
             aws_info: OnceCell::new(),
             integrations: resources::aws_integration::IntegrationCache::default(),
             cur_reports: clients::cur_cache::CurReportCache::new(),
+            exclusive_roles: exclusive_roles::ExclusiveRoles::default(),
         }
     }
 

@@ -3,9 +3,11 @@
 resource "vantage_aws_cross_account_role" "this" {
   name = "vantage_cross_account_connection"
 
-  # Inline policies attached by vantage_aws_role_policy resources; any other
-  # inline policy found on the role is removed (exclusive_inline_policies).
-  inline_policies = ["root", "VantageCloudWatchMetricsReadOnly", "VantageAdditionalResourceReadOnly"]
+  # Optional. Naming the inline policies your vantage_aws_role_policy
+  # resources attach makes the role exclusive: any other inline policy found
+  # on it is removed. Leave it out and no inline policy is ever removed;
+  # unexpected ones are reported in a plan-time warning.
+  inline_policies = ["root", "VantageCloudWatchMetricsReadOnly", "VantageAdditionalResourceReadOnly", "ExtraReadOnly"]
 
   permissions_boundary = "arn:aws:iam::123456789012:policy/vantage-boundary"
 

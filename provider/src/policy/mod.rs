@@ -37,6 +37,10 @@ pub use document::{
 pub use guard::{Concern, Finding, Grant, data_reads, describe_findings, unknown_actions, write_actions};
 pub use limits::{POLICY_NAME_MAX, ROLE_INLINE_POLICY_LIMIT, size_without_whitespace, validate_policy_name};
 
+/// Names of Vantage's policy documents, as `vantage_aws_role_policy` takes
+/// them in `preset`.
+pub const PRESET_NAMES: [&str; 5] = ["root", "cloudwatch", "resources", "autopilot", "cur_retrieval"];
+
 /// Why a policy document was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {

@@ -1,11 +1,14 @@
 //! `vantage_aws_cross_account_role`: the read-only IAM role Vantage assumes,
 //! trusting Vantage's principal with this account's external id.
 //!
-//! Inline policies: the role owns the *set* of inline policy names. Every
-//! name listed in `inline_policies` is managed elsewhere (by
-//! `vantage_aws_role_policy`); any other inline policy found on the role is
-//! unmanaged, shows as drift in `inline_policy_names`, and is removed on
-//! apply unless `exclusive_inline_policies = false`.
+//! Inline policies are attached by `vantage_aws_role_policy`. The role only
+//! removes inline policies when the configuration names the managed set in
+//! `inline_policies` (exclusive): then any other inline policy is drift in
+//! `inline_policy_names` and is removed on apply. Without that list the role
+//! cannot tell which policies the configuration manages, so it removes none
+//! and warns about the unexpected ones. Managed policy attachments follow the
+//! same rule: `managed_policy_arns` set means exactly these; unset means
+//! `ViewOnlyAccess` is attached and other attachments are left alone.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -160,6 +163,23 @@ fn managed_arn_check(v: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The plan-time report of inline policies a role without `inline_policies`
+/// leaves in place. Preset names are not reported: they are Vantage's own
+/// documents, most likely attached by `vantage_aws_role_policy`.
+fn unexpected_inline_policies(role: &str, names: &[&String]) -> Diagnostic {
+    let list = names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ");
+    Diagnostic::warning(
+        "Inline policies left in place",
+        format!(
+            "The role {role} carries inline policies this configuration does not name: {list}. They are left \
+             alone because `inline_policies` is not set. If `vantage_aws_role_policy` resources attach them, \
+             list their names in `inline_policies`; any inline policy not listed there is then removed on \
+             apply. To keep them and silence this warning, set `exclusive_inline_policies = false`."
+        ),
+    )
+    .at(AttrPath::new("inline_policies"))
+}
+
 fn iam_error(summary: &str, detail: String) -> Diagnostic {
     Diagnostic::error(summary, detail)
 }
@@ -281,6 +301,59 @@ async fn read_remote(iam: &aws_sdk_iam::Client, name: &str) -> Result<Option<Rem
 }
 
 impl CrossAccountRole {
+    /// Plans `exclusive_inline_policies` and `inline_policy_names`, records
+    /// the role for its role policies' check, and warns about inline policies
+    /// a non-exclusive role leaves alone.
+    fn plan_inline_policies(&self, ctx: &Ctx<ProviderData>, plan: &mut Plan, config: &RoleModel, prior: Option<&RoleModel>) {
+        let config_value = plan.config_value();
+        let names_unknown = config_value.attr("inline_policies").is_unknown();
+        let explicit = config_value.attr("exclusive_inline_policies");
+        let exclusive = if explicit.is_unknown() {
+            None
+        } else if let Some(chosen) = config.exclusive_inline_policies {
+            Some(chosen)
+        } else if names_unknown {
+            None
+        } else {
+            Some(config.inline_policies.is_some())
+        };
+        let opted_out = explicit.as_bool() == Some(false);
+        let role_name = config_value.attr("name").as_str().map(str::to_string);
+        plan.set("exclusive_inline_policies", exclusive.map_or(Value::Unknown, Value::from));
+
+        let managed = config.inline_policies.clone().unwrap_or_default();
+        if let Some(role_name) = &role_name {
+            let record = match exclusive {
+                Some(true) if !names_unknown => Some(managed.clone()),
+                _ => None,
+            };
+            ctx.provider().exclusive_roles.record(role_name, record);
+        }
+
+        let Some(prior) = prior else {
+            plan.set("inline_policy_names", Value::Set(Vec::new()));
+            return;
+        };
+        let current = prior.inline_policy_names.clone().unwrap_or_default();
+        let names = match exclusive {
+            Some(true) if !names_unknown => {
+                Value::Set(current.intersection(&managed).cloned().map(Value::from).collect())
+            }
+            Some(false) => {
+                let unexpected: Vec<&String> = current
+                    .iter()
+                    .filter(|n| !managed.contains(*n) && !policy::PRESET_NAMES.contains(&n.as_str()))
+                    .collect();
+                if !unexpected.is_empty() && !opted_out {
+                    ctx.warn(unexpected_inline_policies(role_name.as_deref().unwrap_or(DEFAULT_NAME), &unexpected));
+                }
+                Value::Set(current.into_iter().map(Value::from).collect())
+            }
+            _ => Value::Unknown,
+        };
+        plan.set("inline_policy_names", names);
+    }
+
     /// The state for what IAM holds, keeping configured strings where they
     /// mean the same as what was read (no perpetual diffs).
     fn state_from_remote(ctx: &Ctx<ProviderData>, name: &str, remote: RemoteRole, prior: &RoleModel) -> RoleModel {
@@ -319,7 +392,11 @@ impl CrossAccountRole {
             max_session_duration: Some(remote.max_session_duration),
             managed_policy_arns: Some(remote.managed_policy_arns),
             inline_policies: prior.inline_policies.clone(),
-            exclusive_inline_policies: Some(prior.exclusive_inline_policies.unwrap_or(true)),
+            exclusive_inline_policies: Some(
+                prior
+                    .exclusive_inline_policies
+                    .unwrap_or(prior.inline_policies.is_some()),
+            ),
             tags: tags::own_tags(&remote.tags, default_tags, prior.tags.as_ref()),
             tags_all: Some(remote.tags),
             arn: Some(remote.arn),
@@ -397,8 +474,9 @@ impl Resource<ProviderData> for CrossAccountRole {
         Schema::new(
             "The cross-account IAM role Vantage assumes to read your account: trusts Vantage's principal, \
              only with your account's external id, and carries read-only permissions (`ViewOnlyAccess` by \
-             default). Inline policies are attached with `vantage_aws_role_policy`; any other inline \
-             policy found on the role shows as drift and is removed (see `exclusive_inline_policies`).",
+             default). Inline policies are attached with `vantage_aws_role_policy`. List their names in \
+             `inline_policies` to have every other inline policy removed; without that list no inline \
+             policy is removed, and unexpected ones are reported in a plan-time warning.",
         )
         .attribute(
             Attribute::string("id")
@@ -464,18 +542,27 @@ impl Resource<ProviderData> for CrossAccountRole {
                 .optional_computed()
                 .validator(custom("a set of managed policy ARNs", managed_arn_check))
                 .description(
-                    "Managed policies attached to the role; exactly these are attached. Defaults to \
-                     `arn:<partition>:iam::aws:policy/job-function/ViewOnlyAccess`.",
+                    "Managed policies attached to the role. When set, exactly these are attached and any \
+                     other is detached. When unset, `arn:<partition>:iam::aws:policy/job-function/ViewOnlyAccess` \
+                     is attached and policies attached by other means (for example \
+                     `aws_iam_role_policy_attachment`) are left alone and shown here.",
                 ),
         )
         .attribute(Attribute::string_set("inline_policies").optional().description(
-            "Names of the inline policies managed by `vantage_aws_role_policy` resources. Inline policies \
-             with other names are unmanaged.",
+            "Names of the inline policies this configuration manages (with `vantage_aws_role_policy`). \
+             Setting it makes the role exclusive: inline policies with other names are removed on apply, \
+             and a `vantage_aws_role_policy` on this role whose name is missing here is refused at plan \
+             time. `[]` removes every inline policy. Unset, no inline policy is removed.",
         ))
-        .attribute(Attribute::bool("exclusive_inline_policies").default(true).description(
-            "Remove inline policies the configuration does not manage (not named in `inline_policies`). \
-             With `false`, they are left alone.",
-        ))
+        .attribute(
+            Attribute::bool("exclusive_inline_policies")
+                .optional_computed()
+                .description(
+                    "Whether inline policies not named in `inline_policies` are removed. Defaults to `true` \
+                     when `inline_policies` is set and `false` otherwise; `false` with `inline_policies` \
+                     leaves the others alone without a warning. `true` needs `inline_policies`.",
+                ),
+        )
         .attribute(tags::tags_attribute())
         .attribute(tags::tags_all_attribute())
         .attribute(
@@ -551,8 +638,16 @@ impl Resource<ProviderData> for CrossAccountRole {
         }
 
         if config_value.attr("managed_policy_arns").is_null() {
-            let default = format!("arn:{}:{VIEW_ONLY_ACCESS}", data.aws.settings.partition());
-            plan.set("managed_policy_arns", Value::Set(vec![Value::from(default)]));
+            // Unset: ViewOnlyAccess, beside whatever else is attached (another tool may manage it).
+            let mut attached = prior
+                .as_ref()
+                .and_then(|p| p.managed_policy_arns.clone())
+                .unwrap_or_default();
+            attached.insert(format!("arn:{}:{VIEW_ONLY_ACCESS}", data.aws.settings.partition()));
+            plan.set(
+                "managed_policy_arns",
+                Value::Set(attached.into_iter().map(Value::from).collect()),
+            );
         }
 
         if !config_value.attr("tags").is_unknown() {
@@ -563,25 +658,7 @@ impl Resource<ProviderData> for CrossAccountRole {
             );
         }
 
-        let names: Value = match &prior {
-            None => Value::Set(Vec::new()),
-            Some(prior) => {
-                let current = prior.inline_policy_names.clone().unwrap_or_default();
-                let exclusive = config.exclusive_inline_policies.unwrap_or(true);
-                let managed = config.inline_policies.clone().unwrap_or_default();
-                if config_value.attr("inline_policies").is_unknown() {
-                    Value::Unknown
-                } else {
-                    let keep: Vec<Value> = current
-                        .into_iter()
-                        .filter(|n| !exclusive || managed.contains(n))
-                        .map(Value::from)
-                        .collect();
-                    Value::Set(keep)
-                }
-            }
-        };
-        plan.set("inline_policy_names", names);
+        self.plan_inline_policies(ctx, plan, &config, prior.as_ref());
         if let Some(prior) = &prior {
             plan.set("id", prior.id.clone());
         } else {
@@ -818,7 +895,7 @@ impl Resource<ProviderData> for CrossAccountRole {
                 .await
                 .map_err(|e| fail("Tagging the role failed", describe(&e)))?;
         }
-        if planned.exclusive_inline_policies.unwrap_or(true) {
+        if planned.exclusive_inline_policies == Some(true) {
             let managed = planned.inline_policies.clone().unwrap_or_default();
             let current = prior.inline_policy_names.clone().unwrap_or_default();
             for unmanaged in current.iter().filter(|n| !managed.contains(*n)) {
@@ -924,12 +1001,9 @@ impl Resource<ProviderData> for CrossAccountRole {
             )
             .into());
         };
-        let inline = remote.inline_policy_names.clone();
+        // As the smallest configuration has it: no `inline_policies`, nothing removed.
         let prior = RoleModel {
             name: Some(id.to_string()),
-            // What is there when importing is what the configuration manages.
-            inline_policies: if inline.is_empty() { None } else { Some(inline) },
-            exclusive_inline_policies: Some(true),
             ..RoleModel::default()
         };
         Ok(Self::state_from_remote(ctx, id, remote, &prior))
@@ -937,6 +1011,21 @@ impl Resource<ProviderData> for CrossAccountRole {
 
     async fn validate(&self, config: &ConfigView<'_>) -> Diagnostics {
         let mut diags = Diagnostics::new();
+        if config.get::<bool>("exclusive_inline_policies") == tfplugin::Val::Known(true)
+            && config.get::<BTreeSet<String>>("inline_policies").is_null()
+        {
+            diags.push(
+                Diagnostic::error(
+                    "exclusive_inline_policies needs inline_policies",
+                    "`exclusive_inline_policies = true` removes every inline policy not named in \
+                     `inline_policies`, and none is named, so it would remove the policies your \
+                     `vantage_aws_role_policy` resources attach. List their names in `inline_policies` \
+                     (which makes the role exclusive by itself), or write `inline_policies = []` if the role \
+                     should have no inline policy at all.",
+                )
+                .at(AttrPath::new("exclusive_inline_policies")),
+            );
+        }
         if let tfplugin::Val::Known(names) = config.get::<BTreeSet<String>>("inline_policies") {
             for n in names {
                 if let Err(e) = policy::validate_policy_name(&n) {

@@ -23,8 +23,6 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// IAM's quota for all inline policies of one role, whitespace excluded.
 pub const ROLE_INLINE_LIMIT: usize = policy::ROLE_INLINE_POLICY_LIMIT;
 
-pub const PRESETS: [&str; 5] = ["root", "cloudwatch", "resources", "autopilot", "cur_retrieval"];
-
 pub struct RolePolicy;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -127,7 +125,9 @@ impl Resource<ProviderData> for RolePolicy {
             "One inline policy on the cross-account role: your own JSON (`policy`) or one of Vantage's \
              published documents (`preset`). Write actions and data reads are refused at plan time unless \
              `allow_write_actions` / `allow_data_reads` say otherwise. Equivalent JSON (reordered, \
-             reformatted, `\"x\"` vs `[\"x\"]`) never shows as a change.",
+             reformatted, `\"x\"` vs `[\"x\"]`) never shows as a change. The role leaves the policy \
+             alone unless the role lists `inline_policies`; then this policy's name must be in that list, \
+             which the plan checks.",
         )
         .attribute(
             Attribute::string("id")
@@ -150,7 +150,10 @@ impl Resource<ProviderData> for RolePolicy {
                     "1-128 characters of letters, digits and `_+=,.@-`",
                     policy_name_check,
                 ))
-                .description("Name of the inline policy. List it in the role's `inline_policies`."),
+                .description(
+                    "Name of the inline policy. When the role lists `inline_policies`, this name must be among \
+                     them (checked at plan time).",
+                ),
         )
         .attribute(
             Attribute::string("policy")
@@ -164,7 +167,7 @@ impl Resource<ProviderData> for RolePolicy {
         .attribute(
             Attribute::string("preset")
                 .optional()
-                .validator(one_of(&PRESETS))
+                .validator(one_of(&policy::PRESET_NAMES))
                 .description(
                     "One of Vantage's documents instead of `policy`: `root` (billing read-only), `cloudwatch`, \
                      `resources`, `autopilot` (write actions: needs `allow_write_actions`), `cur_retrieval` \
@@ -287,6 +290,22 @@ impl Resource<ProviderData> for RolePolicy {
         match (&role, &name) {
             (Some(r), Some(n)) => plan.set("id", format!("{r}:{n}")),
             _ => plan.set_unknown("id"),
+        }
+        if let (Some(r), Some(n)) = (&role, &name)
+            && let Some(kept) = ctx.provider().exclusive_roles.would_remove(r, n)
+        {
+            let kept = kept.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ");
+            return Err(Diagnostic::error(
+                "Inline policy not named on its role",
+                format!(
+                    "The role {r} lists its inline policies in `inline_policies` ([{kept}]) and removes any \
+                     other, so it would delete {n:?} on the next apply and this resource would put it back on \
+                     the apply after. Add {n:?} to the role's `inline_policies`, or remove `inline_policies` \
+                     from the role to leave unnamed inline policies alone."
+                ),
+            )
+            .at(AttrPath::new("name"))
+            .into());
         }
         let Some(preset) = config_value.attr("preset").as_str().map(str::to_string) else {
             return Ok(());
