@@ -12,8 +12,8 @@ use tfplugin::{
 };
 
 use crate::ProviderData;
-use crate::clients::aws::{AssumeRole, AwsClients, AwsSettings, Endpoints};
-use crate::clients::vantage::{DEFAULT_HOST, TOKEN_ENV, VantageClient};
+use crate::aws::clients::{AssumeRole, AwsClients, AwsSettings, Endpoints};
+use crate::vantage::{DEFAULT_HOST, TOKEN_ENV, VantageClient};
 
 pub const HOST_ENV: &str = "VANTAGE_HOST";
 pub const TIMEOUT_ENV: &str = "VANTAGE_TIMEOUT";

@@ -1,26 +1,28 @@
 //! terraform-provider-vantage: connects AWS accounts to Vantage.
 //!
-//! `config` holds the provider block, `clients` the Vantage and AWS clients,
+//! `config` holds the provider block, `vantage/` and `aws/` the service modules,
 //! `resources/` and `data_sources/` one file per type. The plugin protocol
 //! lives in the `tfplugin` crate.
 
 pub mod arn;
-pub mod clients;
+pub mod aws;
 pub mod config;
 pub mod data_sources;
 pub mod exclusive_roles;
 pub mod policy;
 pub mod resources;
+pub mod retry;
 pub mod s3;
 pub mod tags;
+pub mod vantage;
 
 use std::sync::Arc;
 
 use tfplugin::{AnyDataSource, AnyResource, CancellationToken, ConfigView, ConfigureRequest, Diagnostics, Schema};
 use tokio::sync::OnceCell;
 
-use clients::aws::AwsClients;
-use clients::vantage::{AWS_INFO_PATH, AwsProviderInfo, VantageClient, VantageError};
+use aws::clients::AwsClients;
+use vantage::{AWS_INFO_PATH, AwsProviderInfo, VantageClient, VantageError};
 
 /// The source address `cargo xtask install` and the examples use.
 pub const SOURCE_ADDRESS: &str = "terraform.local/vantage/vantage";
@@ -34,8 +36,8 @@ pub struct ProviderData {
     /// AWS integrations' v2 statuses and the caller's organisation, shared per process
     /// (see `resources::aws_integration`).
     pub integrations: resources::aws_integration::IntegrationCache,
-    /// CUR report definitions, scanned once per process (see `clients::cur_cache`).
-    pub cur_reports: clients::cur_cache::CurReportCache,
+    /// CUR report definitions, scanned once per process (see `aws::cur`).
+    pub cur_reports: aws::cur::CurReportCache,
     /// Roles planned in this process that keep only the inline policies they name.
     pub exclusive_roles: exclusive_roles::ExclusiveRoles,
 }
@@ -47,7 +49,7 @@ impl ProviderData {
             aws,
             aws_info: OnceCell::new(),
             integrations: resources::aws_integration::IntegrationCache::default(),
-            cur_reports: clients::cur_cache::CurReportCache::new(),
+            cur_reports: aws::cur::CurReportCache::new(),
             exclusive_roles: exclusive_roles::ExclusiveRoles::default(),
         }
     }

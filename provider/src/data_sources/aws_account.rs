@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use tfplugin::{Attribute, Ctx, DataSource, Diagnostic, Diagnostics, Schema, Type};
 
 use crate::ProviderData;
-use crate::clients::aws::AwsClients;
-use crate::clients::aws_errors::describe;
+use crate::aws::clients::AwsClients;
+use crate::aws::errors::describe;
 
 pub struct AwsAccountDataSource;
 

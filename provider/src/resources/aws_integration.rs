@@ -28,9 +28,9 @@ use tokio::sync::OnceCell;
 
 use crate::ProviderData;
 use crate::arn::parse_role_arn;
-use crate::clients::aws_errors::describe;
-use crate::clients::retry::{RetryError, retry_while};
-use crate::clients::vantage::{VantageClient, VantageError};
+use crate::aws::errors::describe;
+use crate::retry::{RetryError, retry_while};
+use crate::vantage::{VantageClient, VantageError};
 use crate::data_sources::aws_account;
 
 /// Default for each of `timeouts { create, update, delete }`.

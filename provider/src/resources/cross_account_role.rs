@@ -23,8 +23,8 @@ use tfplugin::{
 
 use crate::ProviderData;
 use crate::arn::{check_policy_arn, check_principal_arn};
-use crate::clients::aws_errors::describe;
-use crate::clients::retry::{RetryError, retry_while};
+use crate::aws::errors::describe;
+use crate::retry::{RetryError, retry_while};
 use crate::policy;
 use crate::tags::{self, Tags};
 

@@ -29,9 +29,9 @@ use tfplugin::{
 };
 
 use crate::ProviderData;
-use crate::clients::aws::partition_of;
-use crate::clients::aws_errors::{code, describe};
-use crate::clients::retry::{RetryError, retry_while};
+use crate::aws::clients::partition_of;
+use crate::aws::errors::{code, describe};
+use crate::retry::{RetryError, retry_while};
 use crate::policy::{self, PolicyDocument};
 use crate::tags::{self, Tags};
 

@@ -7,7 +7,7 @@
 //! only (the client is pinned there); the bucket may be in any region.
 //!
 //! Refresh reads the account's report definitions through the provider's
-//! shared page cache (`clients::cur_cache`): one scan per provider process,
+//! shared page cache (`aws::cur`): one scan per provider process,
 //! however many reports the configuration holds.
 
 use std::collections::BTreeSet;
@@ -25,8 +25,8 @@ use tfplugin::{
 };
 
 use crate::ProviderData;
-use crate::clients::aws_errors::describe;
-use crate::clients::retry::{RetryError, retry_while};
+use crate::aws::errors::describe;
+use crate::retry::{RetryError, retry_while};
 use crate::resources::cur_bucket::{billing_region, bucket_location};
 use crate::tags::{self, Tags};
 

@@ -13,9 +13,9 @@ use tfplugin::{
 };
 
 use crate::ProviderData;
-use crate::clients::aws_errors::describe;
-use crate::clients::retry::{RetryError, retry_while};
-use crate::clients::vantage::AwsProviderInfo;
+use crate::aws::errors::describe;
+use crate::retry::{RetryError, retry_while};
+use crate::vantage::AwsProviderInfo;
 use crate::policy::{self, PolicyDocument};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);

@@ -301,7 +301,7 @@ impl AwsClients {
                         format!(
                             "STS GetCallerIdentity failed: {}. Check the AWS credentials (environment, \
                              `profile`, `assume_role`) and `region`/`endpoint` in the provider block.",
-                            super::aws_errors::describe(&e)
+                            crate::aws::errors::describe(&e)
                         ),
                     )
                 })?;

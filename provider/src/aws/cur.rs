@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_costandusagereport::types::ReportDefinition;
 use tfplugin::{CancellationToken, Diagnostic};
 
-use crate::clients::aws_errors::describe;
+use crate::aws::errors::describe;
 
 /// DescribeReportDefinitions' page size: the service model allows exactly 5.
 pub const PAGE_SIZE: i32 = 5;

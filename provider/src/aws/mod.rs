@@ -1,0 +1,8 @@
+//! The AWS APIs the provider calls, one module per service, plus the shared
+//! SDK clients (`clients`) and error text (`errors`). Functions here take and
+//! return plain Rust types; they never see Terraform values or diagnostics'
+//! attribute paths.
+
+pub mod clients;
+pub mod cur;
+pub mod errors;
