@@ -318,7 +318,10 @@ fn managed_policies_attached_by_another_tool_are_left_alone_unless_listed() {
     ws.plan().expect_empty_plan();
     ws.apply().expect_ok();
     let attached = Aws::shared().role(name).expect("role").managed_policy_arns;
-    assert!(attached.contains(billing) && attached.contains(view_only), "{attached:?}");
+    assert!(
+        attached.contains(billing) && attached.contains(view_only),
+        "{attached:?}"
+    );
 
     // Listing the set makes it exact.
     ws.config(&role_config(

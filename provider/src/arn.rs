@@ -17,6 +17,22 @@ pub fn validate_role_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// IAM's path rule: starts and ends with `/`, printable ASCII, at most 512 characters.
+pub fn validate_role_path(path: &str) -> Result<(), String> {
+    let ok = path.len() <= 512
+        && path.starts_with('/')
+        && path.ends_with('/')
+        && path.chars().all(|c| ('\u{21}'..='\u{7e}').contains(&c))
+        && !path.contains("//");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{path:?} is not a valid IAM path: it must start and end with `/`, like `/` or `/vantage/`"
+        ))
+    }
+}
+
 /// The parts of an IAM role ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleArn {

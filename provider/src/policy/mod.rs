@@ -20,6 +20,8 @@
 //!   [`Finding`]s; [`unknown_actions`] reports patterns the table does not
 //!   know; [`describe_findings`] turns findings into one readable sentence.
 //!   Whether a finding is an error or a warning is the caller's choice.
+//! - Trust: [`trust`] writes and recognises the cross-account role's trust
+//!   policy (Vantage's principal with the external id).
 //! - Limits: [`size_without_whitespace`] against
 //!   [`ROLE_INLINE_POLICY_LIMIT`], and [`validate_policy_name`].
 
@@ -29,6 +31,7 @@ mod guard;
 mod limits;
 #[cfg(test)]
 mod tests;
+pub mod trust;
 
 pub use access::{AccessLevel, IamAction, access_level, expand, lookup, pattern_matches};
 pub use document::{

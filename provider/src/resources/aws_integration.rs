@@ -29,9 +29,9 @@ use tokio::sync::OnceCell;
 use crate::ProviderData;
 use crate::arn::parse_role_arn;
 use crate::aws::errors::describe;
+use crate::data_sources::aws_account;
 use crate::retry::{RetryError, retry_while};
 use crate::vantage::{VantageClient, VantageError};
-use crate::data_sources::aws_account;
 
 /// Default for each of `timeouts { create, update, delete }`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);

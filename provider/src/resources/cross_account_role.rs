@@ -13,7 +13,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use aws_sdk_iam::types::Tag;
 use serde::{Deserialize, Serialize};
 use tfplugin::schema::validators::{custom, int_between};
 use tfplugin::timeouts::{self, Timeouts};
@@ -23,8 +22,7 @@ use tfplugin::{
 
 use crate::ProviderData;
 use crate::arn::{check_policy_arn, check_principal_arn};
-use crate::aws::errors::describe;
-use crate::retry::{RetryError, retry_while};
+use crate::aws::iam::{self, NewRole, Problem, RoleFacts};
 use crate::policy;
 use crate::tags::{self, Tags};
 
@@ -66,72 +64,16 @@ impl RoleModel {
     }
 }
 
-/// The trust policy Vantage needs: its principal may assume the role, only
-/// with this account's external id (which stops the confused-deputy problem).
-pub fn trust_policy(principal: &str, external_id: &str) -> String {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": { "AWS": principal },
-            "Action": "sts:AssumeRole",
-            "Condition": { "StringEquals": { "sts:ExternalId": external_id } }
-        }]
-    })
-    .to_string()
+fn path_check(v: &Value) -> Result<(), String> {
+    v.as_str().map_or(Ok(()), crate::arn::validate_role_path)
 }
 
-/// Principal and external id from a trust policy of exactly Vantage's shape.
-fn parse_trust(document: &str) -> Option<(String, String)> {
-    let doc: serde_json::Value = serde_json::from_str(document).ok()?;
-    let statements = match &doc["Statement"] {
-        serde_json::Value::Array(a) if a.len() == 1 => a[0].clone(),
-        s @ serde_json::Value::Object(_) => s.clone(),
-        _ => return None,
-    };
-    let one = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Array(a) if a.len() == 1 => a[0].as_str().map(str::to_string),
-        _ => None,
-    };
-    if !statements["Effect"]
-        .as_str()
-        .is_some_and(|e| e.eq_ignore_ascii_case("allow"))
-    {
-        return None;
-    }
-    if !one(&statements["Action"]).is_some_and(|a| a.eq_ignore_ascii_case("sts:AssumeRole")) {
-        return None;
-    }
-    let principal = one(&statements["Principal"]["AWS"])?;
-    let external_id = one(&statements["Condition"]["StringEquals"]["sts:ExternalId"])?;
-    Some((principal, external_id))
-}
-
-/// A principal IAM shows as a unique id: the trusted role was deleted (and
-/// maybe recreated), so the trust no longer names anything that can assume.
-fn is_unique_id(principal: &str) -> bool {
-    principal.len() == 21 && (principal.starts_with("AROA") || principal.starts_with("AIDA"))
+fn external_id_check(v: &Value) -> Result<(), String> {
+    v.as_str().map_or(Ok(()), policy::trust::validate_external_id)
 }
 
 fn name_check(v: &Value) -> Result<(), String> {
     v.as_str().map_or(Ok(()), crate::arn::validate_role_name)
-}
-
-fn path_check(v: &Value) -> Result<(), String> {
-    let Some(s) = v.as_str() else { return Ok(()) };
-    let ok = s.len() <= 512
-        && s.starts_with('/')
-        && s.ends_with('/')
-        && s.chars().all(|c| ('\u{21}'..='\u{7e}').contains(&c))
-        && !s.contains("//");
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{s:?} is not a valid IAM path: it must start and end with `/`, like `/` or `/vantage/`"
-        ))
-    }
 }
 
 fn boundary_check(v: &Value) -> Result<(), String> {
@@ -140,17 +82,6 @@ fn boundary_check(v: &Value) -> Result<(), String> {
 
 fn principal_check(v: &Value) -> Result<(), String> {
     v.as_str().map_or(Ok(()), check_principal_arn)
-}
-
-fn external_id_check(v: &Value) -> Result<(), String> {
-    let Some(s) = v.as_str() else { return Ok(()) };
-    let ok = (2..=1224).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c));
-    // Never echo the value: it is a secret.
-    if ok {
-        Ok(())
-    } else {
-        Err("the external id must be 2-1224 characters of letters, digits and _+=,.@:/-".to_string())
-    }
 }
 
 fn managed_arn_check(v: &Value) -> Result<(), String> {
@@ -180,131 +111,17 @@ fn unexpected_inline_policies(role: &str, names: &[&String]) -> Diagnostic {
     .at(AttrPath::new("inline_policies"))
 }
 
-fn iam_error(summary: &str, detail: String) -> Diagnostic {
-    Diagnostic::error(summary, detail)
-}
-
-fn retry_failure<E: std::fmt::Display>(what: &str, e: RetryError<E>, hint: &str) -> Diagnostic {
-    match e {
-        RetryError::Cancelled => {
-            Diagnostic::error(format!("{what} cancelled"), "Terraform asked the provider to stop.")
-        }
-        RetryError::Failed {
-            error,
-            attempts,
-            waited,
-        } if attempts > 1 => Diagnostic::error(
-            format!("{what} failed"),
-            format!(
-                "{error} (still failing after {attempts} attempts over {}s). {hint}",
-                waited.as_secs()
-            ),
-        ),
-        RetryError::Failed { error, .. } => Diagnostic::error(format!("{what} failed"), format!("{error}. {hint}")),
-    }
-}
-
-fn to_tags(all: &Tags) -> Result<Vec<Tag>, Diagnostic> {
-    all.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| Diagnostic::error("Invalid tag", e.to_string()))
-        })
-        .collect()
-}
-
-/// What IAM holds for a role, read with three calls.
-struct RemoteRole {
-    arn: String,
-    unique_id: String,
-    create_date: String,
-    path: String,
-    description: Option<String>,
-    max_session_duration: i64,
-    permissions_boundary: Option<String>,
-    trust_policy: String,
-    tags: Tags,
-    managed_policy_arns: BTreeSet<String>,
-    inline_policy_names: BTreeSet<String>,
-}
-
-async fn read_remote(iam: &aws_sdk_iam::Client, name: &str) -> Result<Option<RemoteRole>, Diagnostic> {
-    let out = match iam.get_role().role_name(name).send().await {
-        Ok(o) => o,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => return Ok(None),
-        Err(e) => {
-            return Err(iam_error(
-                "Could not read the IAM role",
-                format!("GetRole {name}: {}", describe(&e)),
-            ));
-        }
-    };
-    let Some(role) = out.role() else { return Ok(None) };
-    let attached = iam
-        .list_attached_role_policies()
-        .role_name(name)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| {
-            iam_error(
-                "Could not read the IAM role",
-                format!("ListAttachedRolePolicies {name}: {}", describe(&e)),
-            )
-        })?;
-    let inline = iam
-        .list_role_policies()
-        .role_name(name)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| {
-            iam_error(
-                "Could not read the IAM role",
-                format!("ListRolePolicies {name}: {}", describe(&e)),
-            )
-        })?;
-    Ok(Some(RemoteRole {
-        arn: role.arn().to_string(),
-        unique_id: role.role_id().to_string(),
-        create_date: role
-            .create_date()
-            .fmt(aws_smithy_types::date_time::Format::DateTime)
-            .unwrap_or_default(),
-        path: role.path().to_string(),
-        description: role.description().filter(|d| !d.is_empty()).map(str::to_string),
-        max_session_duration: role.max_session_duration().map_or(3600, i64::from),
-        permissions_boundary: role
-            .permissions_boundary()
-            .and_then(|b| b.permissions_boundary_arn())
-            .map(str::to_string),
-        trust_policy: policy::decode_iam(role.assume_role_policy_document().unwrap_or_default()),
-        tags: role
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect(),
-        managed_policy_arns: attached
-            .iter()
-            .filter_map(|p| p.policy_arn())
-            .map(str::to_string)
-            .collect(),
-        inline_policy_names: inline.into_iter().collect(),
-    }))
-}
-
 impl CrossAccountRole {
     /// Plans `exclusive_inline_policies` and `inline_policy_names`, records
     /// the role for its role policies' check, and warns about inline policies
     /// a non-exclusive role leaves alone.
-    fn plan_inline_policies(&self, ctx: &Ctx<ProviderData>, plan: &mut Plan, config: &RoleModel, prior: Option<&RoleModel>) {
+    fn plan_inline_policies(
+        &self,
+        ctx: &Ctx<ProviderData>,
+        plan: &mut Plan,
+        config: &RoleModel,
+        prior: Option<&RoleModel>,
+    ) {
         let config_value = plan.config_value();
         let names_unknown = config_value.attr("inline_policies").is_unknown();
         let explicit = config_value.attr("exclusive_inline_policies");
@@ -319,7 +136,10 @@ impl CrossAccountRole {
         };
         let opted_out = explicit.as_bool() == Some(false);
         let role_name = config_value.attr("name").as_str().map(str::to_string);
-        plan.set("exclusive_inline_policies", exclusive.map_or(Value::Unknown, Value::from));
+        plan.set(
+            "exclusive_inline_policies",
+            exclusive.map_or(Value::Unknown, Value::from),
+        );
 
         let managed = config.inline_policies.clone().unwrap_or_default();
         if let Some(role_name) = &role_name {
@@ -345,7 +165,10 @@ impl CrossAccountRole {
                     .filter(|n| !managed.contains(*n) && !policy::PRESET_NAMES.contains(&n.as_str()))
                     .collect();
                 if !unexpected.is_empty() && !opted_out {
-                    ctx.warn(unexpected_inline_policies(role_name.as_deref().unwrap_or(DEFAULT_NAME), &unexpected));
+                    ctx.warn(unexpected_inline_policies(
+                        role_name.as_deref().unwrap_or(DEFAULT_NAME),
+                        &unexpected,
+                    ));
                 }
                 Value::Set(current.into_iter().map(Value::from).collect())
             }
@@ -356,11 +179,11 @@ impl CrossAccountRole {
 
     /// The state for what IAM holds, keeping configured strings where they
     /// mean the same as what was read (no perpetual diffs).
-    fn state_from_remote(ctx: &Ctx<ProviderData>, name: &str, remote: RemoteRole, prior: &RoleModel) -> RoleModel {
+    fn state_from_remote(ctx: &Ctx<ProviderData>, name: &str, remote: RoleFacts, prior: &RoleModel) -> RoleModel {
         let default_tags = &ctx.provider().aws.settings.default_tags;
-        let (principal, external_id) = match parse_trust(&remote.trust_policy) {
+        let (principal, external_id) = match policy::trust::vantage_trust(&remote.trust_policy) {
             Some((principal, external_id)) => {
-                if is_unique_id(&principal) {
+                if policy::trust::is_unique_id(&principal) {
                     ctx.warn(Diagnostic::warning(
                         "The role's trust policy names a deleted principal",
                         format!(
@@ -414,42 +237,10 @@ impl CrossAccountRole {
         planned: &RoleModel,
         timeout: Duration,
     ) -> Result<RoleModel, Diagnostic> {
-        let iam = ctx.provider().aws.iam().await;
-        enum Visibility {
-            NotYet,
-            Failed(Diagnostic),
-        }
-        let remote = retry_while(
-            ctx.cancellation(),
-            timeout,
-            || async {
-                match read_remote(iam, name).await {
-                    Ok(Some(role)) if role.arn.starts_with("arn:") => Ok(role),
-                    // Right after create IAM may not show the role, or show its unique id as the ARN.
-                    Ok(_) => Err(Visibility::NotYet),
-                    Err(d) => Err(Visibility::Failed(d)),
-                }
-            },
-            |e| matches!(e, Visibility::NotYet),
-        )
-        .await
-        .map_err(|e| match e {
-            RetryError::Failed {
-                error: Visibility::NotYet,
-                ..
-            } => Diagnostic::error(
-                "IAM role not visible after create",
-                format!(
-                    "IAM did not show {name} within {}s of creating it. Run apply again.",
-                    timeout.as_secs()
-                ),
-            ),
-            RetryError::Failed {
-                error: Visibility::Failed(d),
-                ..
-            } => d,
-            RetryError::Cancelled => Diagnostic::error("Read cancelled", "Terraform asked the provider to stop."),
-        })?;
+        let client = ctx.provider().aws.iam().await;
+        let remote = iam::wait_for_role(client, ctx.cancellation(), timeout, name)
+            .await
+            .map_err(|e| e.to_diagnostic("Could not read the IAM role", ""))?;
         let mut state = Self::state_from_remote(ctx, name, remote, planned);
         // The trust we just put is the one planned, whatever form IAM returns it in.
         if let (Some(planned_doc), Some(actual)) = (&planned.assume_role_policy, &state.assume_role_policy)
@@ -627,7 +418,7 @@ impl Resource<ProviderData> for CrossAccountRole {
         }
         match (&principal, &external_id) {
             (Some(p), Some(e)) if !principal_unknown && !external_unknown => {
-                let desired = trust_policy(p, e);
+                let desired = policy::trust::trust_policy(p, e);
                 let keep = prior
                     .as_ref()
                     .and_then(|r| r.assume_role_policy.clone())
@@ -670,50 +461,20 @@ impl Resource<ProviderData> for CrossAccountRole {
     async fn create(&self, ctx: &Ctx<ProviderData>, planned: RoleModel) -> Result<RoleModel, ApplyError<RoleModel>> {
         let name = planned.name().to_string();
         let timeout = planned.timeouts().create_or(DEFAULT_TIMEOUT);
-        let iam = ctx.provider().aws.iam().await;
-        let trust = planned.assume_role_policy.clone().unwrap_or_default();
-        let all_tags = planned.tags_all.clone().unwrap_or_default();
-        let tag_list = to_tags(&all_tags)?;
-
-        let created = retry_while(
-            ctx.cancellation(),
-            timeout,
-            || {
-                let mut req = iam
-                    .create_role()
-                    .role_name(&name)
-                    .path(planned.path.as_deref().unwrap_or("/"))
-                    .assume_role_policy_document(&trust)
-                    .max_session_duration(planned.max_session_duration.unwrap_or(3600) as i32)
-                    .set_tags(if tag_list.is_empty() {
-                        None
-                    } else {
-                        Some(tag_list.clone())
-                    });
-                if let Some(d) = &planned.description {
-                    req = req.description(d);
-                }
-                if let Some(b) = &planned.permissions_boundary {
-                    req = req.permissions_boundary(b);
-                }
-                req.send()
-            },
-            // A principal created seconds ago is "invalid" until IAM propagates it.
-            |e| {
-                e.as_service_error().is_some_and(|s| {
-                    s.is_malformed_policy_document_exception()
-                        && s.to_string().to_ascii_lowercase().contains("invalid principal")
-                })
-            },
-        )
-        .await;
-        match created {
-            Ok(_) => {}
-            Err(RetryError::Failed { error, .. })
-                if error
-                    .as_service_error()
-                    .is_some_and(|s| s.is_entity_already_exists_exception()) =>
-            {
+        let client = ctx.provider().aws.iam().await;
+        let tags = planned.tags_all.clone().unwrap_or_default();
+        let new_role = NewRole {
+            name: &name,
+            path: planned.path.as_deref().unwrap_or("/"),
+            trust_policy: planned.assume_role_policy.as_deref().unwrap_or_default(),
+            description: planned.description.as_deref(),
+            permissions_boundary: planned.permissions_boundary.as_deref(),
+            max_session_duration: planned.max_session_duration.unwrap_or(3600),
+            tags: &tags,
+        };
+        match iam::create_role(client, ctx.cancellation(), timeout, &new_role).await {
+            Ok(()) => {}
+            Err(e) if e.is(Problem::AlreadyExists) => {
                 return Err(Diagnostic::error(
                     "IAM role already exists",
                     format!(
@@ -727,12 +488,12 @@ impl Resource<ProviderData> for CrossAccountRole {
                 .into());
             }
             Err(e) => {
-                return Err(retry_failure(
-                    "Creating the IAM role",
-                    map_retry(e, |e| describe(&e)),
-                    "Check that `vantage_principal_arn` names an existing principal.",
-                )
-                .into());
+                return Err(e
+                    .to_diagnostic(
+                        "Creating the IAM role failed",
+                        "Check that `vantage_principal_arn` names an existing principal.",
+                    )
+                    .into());
             }
         }
 
@@ -742,23 +503,13 @@ impl Resource<ProviderData> for CrossAccountRole {
         partial.managed_policy_arns = Some(BTreeSet::new());
         partial.inline_policy_names = Some(BTreeSet::new());
         for arn in planned.managed_policy_arns.clone().unwrap_or_default() {
-            let attached = retry_while(
-                ctx.cancellation(),
-                timeout,
-                || iam.attach_role_policy().role_name(&name).policy_arn(&arn).send(),
-                |e| {
-                    e.as_service_error()
-                        .is_some_and(|s| s.is_no_such_entity_exception() && s.to_string().contains("role"))
-                },
-            )
-            .await;
-            if let Err(e) = attached {
-                let d = retry_failure(
-                    &format!("Attaching {arn}"),
-                    map_retry(e, |e| describe(&e)),
-                    "Check that the policy ARN exists in this partition.",
-                )
-                .at(AttrPath::new("managed_policy_arns"));
+            if let Err(e) = iam::attach_managed_policy(client, ctx.cancellation(), timeout, &name, &arn).await {
+                let d = e
+                    .to_diagnostic(
+                        &format!("Attaching {arn} failed"),
+                        "Check that the policy ARN exists in this partition.",
+                    )
+                    .at(AttrPath::new("managed_policy_arns"));
                 return Err(ApplyError::with_partial_state(partial, d));
             }
             if let Some(set) = partial.managed_policy_arns.as_mut() {
@@ -773,11 +524,11 @@ impl Resource<ProviderData> for CrossAccountRole {
 
     async fn read(&self, ctx: &Ctx<ProviderData>, current: RoleModel) -> Result<Option<RoleModel>, Diagnostics> {
         let name = current.name().to_string();
-        let iam = ctx.provider().aws.iam().await;
-        let Some(remote) = read_remote(iam, &name).await? else {
-            return Ok(None);
-        };
-        Ok(Some(Self::state_from_remote(ctx, &name, remote, &current)))
+        let client = ctx.provider().aws.iam().await;
+        let found = iam::find_role(client, &name)
+            .await
+            .map_err(|e| e.to_diagnostic("Could not read the IAM role", ""))?;
+        Ok(found.map(|remote| Self::state_from_remote(ctx, &name, remote, &current)))
     }
 
     async fn update(
@@ -788,133 +539,64 @@ impl Resource<ProviderData> for CrossAccountRole {
     ) -> Result<RoleModel, ApplyError<RoleModel>> {
         let name = planned.name().to_string();
         let timeout = planned.timeouts().update_or(DEFAULT_TIMEOUT);
-        let iam = ctx.provider().aws.iam().await;
-        let fail = |summary: &str, detail: String| ApplyError::from(Diagnostic::error(summary, detail));
+        let client = ctx.provider().aws.iam().await;
+        let cancel = ctx.cancellation();
+        let fail = |summary: &str, hint: &str| {
+            let (summary, hint) = (summary.to_string(), hint.to_string());
+            move |e: iam::IamError| ApplyError::from(e.to_diagnostic(&summary, &hint))
+        };
 
         if planned.description != prior.description || planned.max_session_duration != prior.max_session_duration {
-            iam.update_role()
-                .role_name(&name)
-                .description(planned.description.clone().unwrap_or_default())
-                .max_session_duration(planned.max_session_duration.unwrap_or(3600) as i32)
-                .send()
-                .await
-                .map_err(|e| {
-                    fail(
-                        "Updating the IAM role failed",
-                        format!("UpdateRole {name}: {}", describe(&e)),
-                    )
-                })?;
+            iam::update_role(
+                client,
+                &name,
+                planned.description.as_deref(),
+                planned.max_session_duration.unwrap_or(3600),
+            )
+            .await
+            .map_err(fail("Updating the IAM role failed", ""))?;
         }
         if planned.assume_role_policy != prior.assume_role_policy
             && let Some(doc) = &planned.assume_role_policy
         {
-            retry_while(
-                ctx.cancellation(),
-                timeout,
-                || {
-                    iam.update_assume_role_policy()
-                        .role_name(&name)
-                        .policy_document(doc)
-                        .send()
-                },
-                |e| {
-                    e.as_service_error().is_some_and(|s| {
-                        s.is_malformed_policy_document_exception()
-                            && s.to_string().to_ascii_lowercase().contains("invalid principal")
-                    })
-                },
-            )
-            .await
-            .map_err(|e| {
-                ApplyError::from(retry_failure(
-                    "Updating the trust policy",
-                    map_retry(e, |e| describe(&e)),
+            iam::put_trust_policy(client, cancel, timeout, &name, doc)
+                .await
+                .map_err(fail(
+                    "Updating the trust policy failed",
                     "Check that `vantage_principal_arn` names an existing principal.",
-                ))
-            })?;
+                ))?;
         }
         if planned.permissions_boundary != prior.permissions_boundary {
-            let result = match &planned.permissions_boundary {
-                Some(b) => iam
-                    .put_role_permissions_boundary()
-                    .role_name(&name)
-                    .permissions_boundary(b)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| describe(&e)),
-                None => iam
-                    .delete_role_permissions_boundary()
-                    .role_name(&name)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| describe(&e)),
-            };
-            result.map_err(|e| fail("Updating the permissions boundary failed", e))?;
+            iam::set_permissions_boundary(client, &name, planned.permissions_boundary.as_deref())
+                .await
+                .map_err(fail("Updating the permissions boundary failed", ""))?;
         }
         let before = prior.managed_policy_arns.clone().unwrap_or_default();
         let after = planned.managed_policy_arns.clone().unwrap_or_default();
         for arn in after.difference(&before) {
-            iam.attach_role_policy()
-                .role_name(&name)
-                .policy_arn(arn)
-                .send()
+            iam::attach_managed_policy(client, cancel, timeout, &name, arn)
                 .await
-                .map_err(|e| fail("Attaching a managed policy failed", format!("{arn}: {}", describe(&e))))?;
+                .map_err(fail("Attaching a managed policy failed", ""))?;
         }
         for arn in before.difference(&after) {
-            match iam.detach_role_policy().role_name(&name).policy_arn(arn).send().await {
-                Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
-                Err(e) => {
-                    return Err(fail(
-                        "Detaching a managed policy failed",
-                        format!("{arn}: {}", describe(&e)),
-                    ));
-                }
-            }
+            iam::detach_managed_policy(client, &name, arn)
+                .await
+                .map_err(fail("Detaching a managed policy failed", ""))?;
         }
         let (set, remove) = tags::diff(
             prior.tags_all.as_ref().unwrap_or(&BTreeMap::new()),
             planned.tags_all.as_ref().unwrap_or(&BTreeMap::new()),
         );
-        if !remove.is_empty() {
-            iam.untag_role()
-                .role_name(&name)
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .map_err(|e| fail("Removing tags failed", describe(&e)))?;
-        }
-        if !set.is_empty() {
-            iam.tag_role()
-                .role_name(&name)
-                .set_tags(Some(to_tags(&set)?))
-                .send()
-                .await
-                .map_err(|e| fail("Tagging the role failed", describe(&e)))?;
-        }
+        iam::retag_role(client, &name, &set, remove)
+            .await
+            .map_err(fail("Tagging the role failed", ""))?;
         if planned.exclusive_inline_policies == Some(true) {
             let managed = planned.inline_policies.clone().unwrap_or_default();
             let current = prior.inline_policy_names.clone().unwrap_or_default();
             for unmanaged in current.iter().filter(|n| !managed.contains(*n)) {
-                match iam
-                    .delete_role_policy()
-                    .role_name(&name)
-                    .policy_name(unmanaged)
-                    .send()
+                iam::delete_inline_policy(client, &name, unmanaged)
                     .await
-                {
-                    Ok(_) => {}
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
-                    Err(e) => {
-                        return Err(fail(
-                            "Removing an unmanaged inline policy failed",
-                            format!("{unmanaged}: {}", describe(&e)),
-                        ));
-                    }
-                }
+                    .map_err(fail("Removing an unmanaged inline policy failed", ""))?;
             }
         }
         let mut state = Self::read_back(ctx, &name, &planned, timeout)
@@ -931,59 +613,20 @@ impl Resource<ProviderData> for CrossAccountRole {
     async fn delete(&self, ctx: &Ctx<ProviderData>, prior: RoleModel) -> Result<(), Diagnostics> {
         let name = prior.name().to_string();
         let timeout = prior.timeouts().delete_or(DEFAULT_TIMEOUT);
-        let iam = ctx.provider().aws.iam().await;
-        let Some(remote) = read_remote(iam, &name).await? else {
-            return Ok(());
+        let client = ctx.provider().aws.iam().await;
+        let deleted = async {
+            let Some(remote) = iam::find_role(client, &name).await? else {
+                return Ok(());
+            };
+            iam::delete_role(client, ctx.cancellation(), timeout, &remote, &name).await
         };
-        // IAM refuses to delete a role that still has policies (DeleteConflict).
-        for arn in &remote.managed_policy_arns {
-            if let Err(e) = iam.detach_role_policy().role_name(&name).policy_arn(arn).send().await
-                && !e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception())
-            {
-                return Err(
-                    Diagnostic::error("Detaching a managed policy failed", format!("{arn}: {}", describe(&e))).into(),
-                );
-            }
-        }
-        for policy_name in &remote.inline_policy_names {
-            if let Err(e) = iam
-                .delete_role_policy()
-                .role_name(&name)
-                .policy_name(policy_name)
-                .send()
-                .await
-                && !e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception())
-            {
-                return Err(Diagnostic::error(
-                    "Deleting an inline policy failed",
-                    format!("{policy_name}: {}", describe(&e)),
-                )
-                .into());
-            }
-        }
-        let deleted = retry_while(
-            ctx.cancellation(),
-            timeout,
-            || iam.delete_role().role_name(&name).send(),
-            |e| e.as_service_error().is_some_and(|s| s.is_delete_conflict_exception()),
-        )
-        .await;
-        match deleted {
-            Ok(_) => Ok(()),
-            Err(RetryError::Failed { error, .. })
-                if error
-                    .as_service_error()
-                    .is_some_and(|s| s.is_no_such_entity_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(retry_failure(
-                "Deleting the IAM role",
-                map_retry(e, |e| describe(&e)),
+        deleted.await.map_err(|e| {
+            e.to_diagnostic(
+                "Deleting the IAM role failed",
                 "Something else still uses the role (an instance profile?); detach it and retry.",
             )
-            .into()),
-        }
+            .into()
+        })
     }
 
     async fn import(&self, ctx: &Ctx<ProviderData>, id: &str) -> Result<RoleModel, Diagnostics> {
@@ -993,8 +636,11 @@ impl Resource<ProviderData> for CrossAccountRole {
                 format!("{e}. Import the role by its name."),
             ))
         })?;
-        let iam = ctx.provider().aws.iam().await;
-        let Some(remote) = read_remote(iam, id).await? else {
+        let client = ctx.provider().aws.iam().await;
+        let found = iam::find_role(client, id)
+            .await
+            .map_err(|e| e.to_diagnostic("Could not read the IAM role", ""))?;
+        let Some(remote) = found else {
             return Err(Diagnostic::error(
                 "Cannot import a missing role",
                 format!("There is no IAM role named {id:?} in this account."),
@@ -1037,48 +683,9 @@ impl Resource<ProviderData> for CrossAccountRole {
     }
 }
 
-fn map_retry<E, F: FnOnce(E) -> String>(e: RetryError<E>, f: F) -> RetryError<String> {
-    match e {
-        RetryError::Failed {
-            error,
-            attempts,
-            waited,
-        } => RetryError::Failed {
-            error: f(error),
-            attempts,
-            waited,
-        },
-        RetryError::Cancelled => RetryError::Cancelled,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn trust_policy_round_trips_through_the_parser() {
-        let doc = trust_policy("arn:aws:iam::630399649041:role/vantage-x", "abcdefghijklmnopqrstuv");
-        assert_eq!(
-            parse_trust(&doc),
-            Some((
-                "arn:aws:iam::630399649041:role/vantage-x".to_string(),
-                "abcdefghijklmnopqrstuv".to_string()
-            ))
-        );
-    }
-
-    #[test]
-    fn trust_without_external_id_is_not_vantages_shape() {
-        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::630399649041:root"},"Action":"sts:AssumeRole"}]}"#;
-        assert_eq!(parse_trust(doc), None);
-    }
-
-    #[test]
-    fn unique_ids_are_recognised() {
-        assert!(is_unique_id("AROAZFRV7IUIYSTS4G3VK"));
-        assert!(!is_unique_id("arn:aws:iam::630399649041:role/x"));
-    }
 
     #[test]
     fn names_and_paths_are_checked() {
@@ -1091,11 +698,5 @@ mod tests {
         assert!(boundary_check(&Value::from("arn:aws:iam::123456789012:policy/b")).is_ok());
         assert!(boundary_check(&Value::from("arn:aws:iam::aws:policy/job-function/ViewOnlyAccess")).is_ok());
         assert!(boundary_check(&Value::from("boundary")).is_err());
-    }
-
-    #[test]
-    fn external_id_errors_never_echo_the_value() {
-        let err = external_id_check(&Value::from("bad value with spaces")).expect_err("invalid");
-        assert!(!err.contains("bad value"));
     }
 }

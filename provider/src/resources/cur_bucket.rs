@@ -31,8 +31,8 @@ use tfplugin::{
 use crate::ProviderData;
 use crate::aws::clients::partition_of;
 use crate::aws::errors::{code, describe};
-use crate::retry::{RetryError, retry_while};
 use crate::policy::{self, PolicyDocument};
+use crate::retry::{RetryError, retry_while};
 use crate::tags::{self, Tags};
 
 /// The AWS account that owns Vantage's SNS topics.

@@ -26,8 +26,8 @@ use tfplugin::{
 
 use crate::ProviderData;
 use crate::aws::errors::describe;
-use crate::retry::{RetryError, retry_while};
 use crate::resources::cur_bucket::{billing_region, bucket_location};
+use crate::retry::{RetryError, retry_while};
 use crate::tags::{self, Tags};
 
 pub const DEFAULT_NAME: &str = "VantageReport";

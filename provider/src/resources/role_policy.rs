@@ -13,10 +13,9 @@ use tfplugin::{
 };
 
 use crate::ProviderData;
-use crate::aws::errors::describe;
-use crate::retry::{RetryError, retry_while};
-use crate::vantage::AwsProviderInfo;
+use crate::aws::iam::{self, Problem};
 use crate::policy::{self, PolicyDocument};
+use crate::vantage::AwsProviderInfo;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -374,25 +373,13 @@ impl Resource<ProviderData> for RolePolicy {
         ctx: &Ctx<ProviderData>,
         current: RolePolicyModel,
     ) -> Result<Option<RolePolicyModel>, Diagnostics> {
-        let iam = ctx.provider().aws.iam().await;
-        let out = match iam
-            .get_role_policy()
-            .role_name(&current.role)
-            .policy_name(&current.name)
-            .send()
+        let client = ctx.provider().aws.iam().await;
+        let Some(actual) = iam::find_inline_policy(client, &current.role, &current.name)
             .await
-        {
-            Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => return Ok(None),
-            Err(e) => {
-                return Err(Diagnostic::error(
-                    "Could not read the inline policy",
-                    format!("GetRolePolicy {}/{}: {}", current.role, current.name, describe(&e)),
-                )
-                .into());
-            }
+            .map_err(|e| e.to_diagnostic("Could not read the inline policy", ""))?
+        else {
+            return Ok(None);
         };
-        let actual = policy::decode_iam(out.policy_document());
         let policy = match &current.policy {
             Some(p) if policy::equivalent(p, &actual) => p.clone(),
             _ => actual,
@@ -415,22 +402,10 @@ impl Resource<ProviderData> for RolePolicy {
     }
 
     async fn delete(&self, ctx: &Ctx<ProviderData>, prior: RolePolicyModel) -> Result<(), Diagnostics> {
-        let iam = ctx.provider().aws.iam().await;
-        match iam
-            .delete_role_policy()
-            .role_name(&prior.role)
-            .policy_name(&prior.name)
-            .send()
+        let client = ctx.provider().aws.iam().await;
+        iam::delete_inline_policy(client, &prior.role, &prior.name)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(()),
-            Err(e) => Err(Diagnostic::error(
-                "Could not delete the inline policy",
-                format!("DeleteRolePolicy {}/{}: {}", prior.role, prior.name, describe(&e)),
-            )
-            .into()),
-        }
+            .map_err(|e| e.to_diagnostic("Could not delete the inline policy", "").into())
     }
 
     async fn import(&self, ctx: &Ctx<ProviderData>, id: &str) -> Result<RolePolicyModel, Diagnostics> {
@@ -477,56 +452,28 @@ async fn put(
     planned: &RolePolicyModel,
     timeout: Duration,
 ) -> Result<(), ApplyError<RolePolicyModel>> {
-    let iam = ctx.provider().aws.iam().await;
-    let document = planned.policy.clone().unwrap_or_default();
-    let result = retry_while(
+    let client = ctx.provider().aws.iam().await;
+    let document = planned.policy.as_deref().unwrap_or_default();
+    let put = iam::put_inline_policy(
+        client,
         ctx.cancellation(),
         timeout,
-        || {
-            iam.put_role_policy()
-                .role_name(&planned.role)
-                .policy_name(&planned.name)
-                .policy_document(&document)
-                .send()
-        },
-        // A role created moments ago may not be visible to PutRolePolicy yet.
-        |e| e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()),
+        &planned.role,
+        &planned.name,
+        document,
     )
     .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(RetryError::Cancelled) => {
-            Err(Diagnostic::error("Cancelled", "Terraform asked the provider to stop.").into())
-        }
-        Err(RetryError::Failed { error, .. }) => {
-            let limit = error
-                .as_service_error()
-                .is_some_and(|s| s.is_limit_exceeded_exception());
-            let hint = if limit {
-                format!(
-                    " The role's inline policies together exceed IAM's {ROLE_INLINE_LIMIT}-character quota \
-                     (whitespace excluded): move some statements to a managed policy."
-                )
-            } else if error
-                .as_service_error()
-                .is_some_and(|s| s.is_no_such_entity_exception())
-            {
-                format!(" Role {:?} does not exist.", planned.role)
-            } else {
-                String::new()
-            };
-            Err(Diagnostic::error(
-                "Could not put the inline policy",
-                format!(
-                    "PutRolePolicy {}/{}: {}.{hint}",
-                    planned.role,
-                    planned.name,
-                    describe(&error)
-                ),
-            )
-            .into())
-        }
-    }
+    put.map_err(|e| {
+        let hint = match e.problem() {
+            Some(Problem::LimitExceeded) => format!(
+                "The role's inline policies together exceed IAM's {ROLE_INLINE_LIMIT}-character quota \
+                 (whitespace excluded): move some statements to a managed policy."
+            ),
+            Some(Problem::NotFound) => format!("Role {:?} does not exist.", planned.role),
+            _ => String::new(),
+        };
+        e.to_diagnostic("Could not put the inline policy", &hint).into()
+    })
 }
 
 #[cfg(test)]
