@@ -263,15 +263,17 @@ pub async fn wait_for_role(
     .await
 }
 
-/// What CreateRole needs.
-pub struct NewRole<'a> {
-    pub name: &'a str,
-    pub path: &'a str,
-    pub trust_policy: &'a str,
-    pub description: Option<&'a str>,
-    pub permissions_boundary: Option<&'a str>,
+/// The parts of a role the provider sets, as plain values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoleSettings {
+    /// Fixed once the role exists.
+    pub path: String,
+    pub trust_policy: String,
+    pub description: Option<String>,
+    pub permissions_boundary: Option<String>,
     pub max_session_duration: i64,
-    pub tags: &'a Tags,
+    pub tags: Tags,
+    pub managed_policy_arns: BTreeSet<String>,
 }
 
 fn to_tags(tags: &Tags) -> Result<Vec<Tag>, IamError> {
@@ -292,46 +294,67 @@ fn session_seconds(max_session_duration: i64) -> i32 {
     i32::try_from(max_session_duration).unwrap_or(i32::MAX)
 }
 
-/// CreateRole, retried while the trusted principal is not valid yet.
+/// CreateRole (without managed policies: attach them with
+/// [`attach_managed_policy`]), retried while the trusted principal is not valid yet.
 pub async fn create_role(
     iam: &Client,
     cancel: &CancellationToken,
     timeout: Duration,
-    role: &NewRole<'_>,
+    name: &str,
+    role: &RoleSettings,
 ) -> Result<(), IamError> {
-    let tags = to_tags(role.tags)?;
+    let tags = to_tags(&role.tags)?;
     retry_on(cancel, timeout, Problem::InvalidPrincipal, || async {
         iam.create_role()
-            .role_name(role.name)
-            .path(role.path)
-            .assume_role_policy_document(role.trust_policy)
+            .role_name(name)
+            .path(&role.path)
+            .assume_role_policy_document(&role.trust_policy)
             .max_session_duration(session_seconds(role.max_session_duration))
             .set_tags(if tags.is_empty() { None } else { Some(tags.clone()) })
-            .set_description(role.description.map(str::to_string))
-            .set_permissions_boundary(role.permissions_boundary.map(str::to_string))
+            .set_description(role.description.clone())
+            .set_permissions_boundary(role.permissions_boundary.clone())
             .send()
             .await
             .map(drop)
-            .map_err(|e| IamError::from_sdk(format!("CreateRole {}", role.name), &e))
+            .map_err(|e| IamError::from_sdk(format!("CreateRole {name}"), &e))
     })
     .await
 }
 
-/// UpdateRole: description and longest session.
-pub async fn update_role(
+/// Takes the role from `before` to `after` with only the calls the
+/// difference needs: UpdateRole, UpdateAssumeRolePolicy, the permissions
+/// boundary, managed policy attachments, tags.
+pub async fn change_role(
     iam: &Client,
+    cancel: &CancellationToken,
+    timeout: Duration,
     name: &str,
-    description: Option<&str>,
-    max_session_duration: i64,
+    before: &RoleSettings,
+    after: &RoleSettings,
 ) -> Result<(), IamError> {
-    iam.update_role()
-        .role_name(name)
-        .description(description.unwrap_or_default())
-        .max_session_duration(session_seconds(max_session_duration))
-        .send()
-        .await
-        .map(drop)
-        .map_err(|e| IamError::from_sdk(format!("UpdateRole {name}"), &e))
+    if after.description != before.description || after.max_session_duration != before.max_session_duration {
+        iam.update_role()
+            .role_name(name)
+            .description(after.description.as_deref().unwrap_or_default())
+            .max_session_duration(session_seconds(after.max_session_duration))
+            .send()
+            .await
+            .map_err(|e| IamError::from_sdk(format!("UpdateRole {name}"), &e))?;
+    }
+    if after.trust_policy != before.trust_policy && !after.trust_policy.is_empty() {
+        put_trust_policy(iam, cancel, timeout, name, &after.trust_policy).await?;
+    }
+    if after.permissions_boundary != before.permissions_boundary {
+        set_permissions_boundary(iam, name, after.permissions_boundary.as_deref()).await?;
+    }
+    for arn in after.managed_policy_arns.difference(&before.managed_policy_arns) {
+        attach_managed_policy(iam, cancel, timeout, name, arn).await?;
+    }
+    for arn in before.managed_policy_arns.difference(&after.managed_policy_arns) {
+        detach_managed_policy(iam, name, arn).await?;
+    }
+    let (set, remove) = crate::tags::diff(&before.tags, &after.tags);
+    retag_role(iam, name, &set, remove).await
 }
 
 /// UpdateAssumeRolePolicy, retried while the trusted principal is not valid yet.

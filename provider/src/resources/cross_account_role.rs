@@ -10,7 +10,7 @@
 //! same rule: `managed_policy_arns` set means exactly these; unset means
 //! `ViewOnlyAccess` is attached and other attachments are left alone.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ use tfplugin::{
 
 use crate::ProviderData;
 use crate::arn::{check_policy_arn, check_principal_arn};
-use crate::aws::iam::{self, NewRole, Problem, RoleFacts};
+use crate::aws::iam::{self, Problem, RoleFacts, RoleSettings};
 use crate::policy;
 use crate::tags::{self, Tags};
 
@@ -53,6 +53,19 @@ pub struct RoleModel {
     pub assume_role_policy: Option<String>,
     pub inline_policy_names: Option<BTreeSet<String>>,
     pub timeouts: Option<Timeouts>,
+}
+
+/// What the model asks IAM for.
+fn settings(m: &RoleModel) -> RoleSettings {
+    RoleSettings {
+        path: m.path.clone().unwrap_or_else(|| "/".to_string()),
+        trust_policy: m.assume_role_policy.clone().unwrap_or_default(),
+        description: m.description.clone(),
+        permissions_boundary: m.permissions_boundary.clone(),
+        max_session_duration: m.max_session_duration.unwrap_or(3600),
+        tags: m.tags_all.clone().unwrap_or_default(),
+        managed_policy_arns: m.managed_policy_arns.clone().unwrap_or_default(),
+    }
 }
 
 impl RoleModel {
@@ -462,17 +475,7 @@ impl Resource<ProviderData> for CrossAccountRole {
         let name = planned.name().to_string();
         let timeout = planned.timeouts().create_or(DEFAULT_TIMEOUT);
         let client = ctx.provider().aws.iam().await;
-        let tags = planned.tags_all.clone().unwrap_or_default();
-        let new_role = NewRole {
-            name: &name,
-            path: planned.path.as_deref().unwrap_or("/"),
-            trust_policy: planned.assume_role_policy.as_deref().unwrap_or_default(),
-            description: planned.description.as_deref(),
-            permissions_boundary: planned.permissions_boundary.as_deref(),
-            max_session_duration: planned.max_session_duration.unwrap_or(3600),
-            tags: &tags,
-        };
-        match iam::create_role(client, ctx.cancellation(), timeout, &new_role).await {
+        match iam::create_role(client, ctx.cancellation(), timeout, &name, &settings(&planned)).await {
             Ok(()) => {}
             Err(e) if e.is(Problem::AlreadyExists) => {
                 return Err(Diagnostic::error(
@@ -541,62 +544,23 @@ impl Resource<ProviderData> for CrossAccountRole {
         let timeout = planned.timeouts().update_or(DEFAULT_TIMEOUT);
         let client = ctx.provider().aws.iam().await;
         let cancel = ctx.cancellation();
-        let fail = |summary: &str, hint: &str| {
-            let (summary, hint) = (summary.to_string(), hint.to_string());
-            move |e: iam::IamError| ApplyError::from(e.to_diagnostic(&summary, &hint))
-        };
-
-        if planned.description != prior.description || planned.max_session_duration != prior.max_session_duration {
-            iam::update_role(
-                client,
-                &name,
-                planned.description.as_deref(),
-                planned.max_session_duration.unwrap_or(3600),
-            )
+        iam::change_role(client, cancel, timeout, &name, &settings(&prior), &settings(&planned))
             .await
-            .map_err(fail("Updating the IAM role failed", ""))?;
-        }
-        if planned.assume_role_policy != prior.assume_role_policy
-            && let Some(doc) = &planned.assume_role_policy
-        {
-            iam::put_trust_policy(client, cancel, timeout, &name, doc)
-                .await
-                .map_err(fail(
-                    "Updating the trust policy failed",
-                    "Check that `vantage_principal_arn` names an existing principal.",
-                ))?;
-        }
-        if planned.permissions_boundary != prior.permissions_boundary {
-            iam::set_permissions_boundary(client, &name, planned.permissions_boundary.as_deref())
-                .await
-                .map_err(fail("Updating the permissions boundary failed", ""))?;
-        }
-        let before = prior.managed_policy_arns.clone().unwrap_or_default();
-        let after = planned.managed_policy_arns.clone().unwrap_or_default();
-        for arn in after.difference(&before) {
-            iam::attach_managed_policy(client, cancel, timeout, &name, arn)
-                .await
-                .map_err(fail("Attaching a managed policy failed", ""))?;
-        }
-        for arn in before.difference(&after) {
-            iam::detach_managed_policy(client, &name, arn)
-                .await
-                .map_err(fail("Detaching a managed policy failed", ""))?;
-        }
-        let (set, remove) = tags::diff(
-            prior.tags_all.as_ref().unwrap_or(&BTreeMap::new()),
-            planned.tags_all.as_ref().unwrap_or(&BTreeMap::new()),
-        );
-        iam::retag_role(client, &name, &set, remove)
-            .await
-            .map_err(fail("Tagging the role failed", ""))?;
+            .map_err(|e| {
+                let hint = if e.is(Problem::InvalidPrincipal) {
+                    "Check that `vantage_principal_arn` names an existing principal."
+                } else {
+                    ""
+                };
+                ApplyError::from(e.to_diagnostic("Updating the IAM role failed", hint))
+            })?;
         if planned.exclusive_inline_policies == Some(true) {
             let managed = planned.inline_policies.clone().unwrap_or_default();
             let current = prior.inline_policy_names.clone().unwrap_or_default();
             for unmanaged in current.iter().filter(|n| !managed.contains(*n)) {
                 iam::delete_inline_policy(client, &name, unmanaged)
                     .await
-                    .map_err(fail("Removing an unmanaged inline policy failed", ""))?;
+                    .map_err(|e| e.to_diagnostic("Removing an unmanaged inline policy failed", ""))?;
             }
         }
         let mut state = Self::read_back(ctx, &name, &planned, timeout)
