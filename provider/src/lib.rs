@@ -8,7 +8,7 @@ pub mod arn;
 pub mod aws;
 pub mod config;
 pub mod data_sources;
-pub mod exclusive_roles;
+pub mod inline_policies;
 pub mod policy;
 pub mod resources;
 pub mod retry;
@@ -39,7 +39,7 @@ pub struct ProviderData {
     /// CUR report definitions, scanned once per process (see `aws::cur`).
     pub cur_reports: aws::cur::CurReportCache,
     /// Roles planned in this process that keep only the inline policies they name.
-    pub exclusive_roles: exclusive_roles::ExclusiveRoles,
+    pub exclusive_roles: inline_policies::ExclusiveRoles,
 }
 
 impl ProviderData {
@@ -50,7 +50,7 @@ impl ProviderData {
             aws_info: OnceCell::new(),
             integrations: resources::aws_integration::IntegrationCache::default(),
             cur_reports: aws::cur::CurReportCache::new(),
-            exclusive_roles: exclusive_roles::ExclusiveRoles::default(),
+            exclusive_roles: inline_policies::ExclusiveRoles::default(),
         }
     }
 

@@ -23,6 +23,7 @@ use tfplugin::{
 use crate::ProviderData;
 use crate::arn::{check_policy_arn, check_principal_arn};
 use crate::aws::iam::{self, Problem, RoleFacts, RoleSettings};
+use crate::inline_policies::{self, Ownership};
 use crate::policy;
 use crate::tags::{self, Tags};
 
@@ -107,86 +108,34 @@ fn managed_arn_check(v: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// The plan-time report of inline policies a role without `inline_policies`
-/// leaves in place. Preset names are not reported: they are Vantage's own
-/// documents, most likely attached by `vantage_aws_role_policy`.
-fn unexpected_inline_policies(role: &str, names: &[&String]) -> Diagnostic {
-    let list = names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ");
-    Diagnostic::warning(
-        "Inline policies left in place",
-        format!(
-            "The role {role} carries inline policies this configuration does not name: {list}. They are left \
-             alone because `inline_policies` is not set. If `vantage_aws_role_policy` resources attach them, \
-             list their names in `inline_policies`; any inline policy not listed there is then removed on \
-             apply. To keep them and silence this warning, set `exclusive_inline_policies = false`."
-        ),
-    )
-    .at(AttrPath::new("inline_policies"))
-}
-
 impl CrossAccountRole {
-    /// Plans `exclusive_inline_policies` and `inline_policy_names`, records
-    /// the role for its role policies' check, and warns about inline policies
-    /// a non-exclusive role leaves alone.
-    fn plan_inline_policies(
-        &self,
-        ctx: &Ctx<ProviderData>,
-        plan: &mut Plan,
-        config: &RoleModel,
-        prior: Option<&RoleModel>,
-    ) {
-        let config_value = plan.config_value();
-        let names_unknown = config_value.attr("inline_policies").is_unknown();
-        let explicit = config_value.attr("exclusive_inline_policies");
-        let exclusive = if explicit.is_unknown() {
-            None
-        } else if let Some(chosen) = config.exclusive_inline_policies {
-            Some(chosen)
-        } else if names_unknown {
-            None
-        } else {
-            Some(config.inline_policies.is_some())
-        };
-        let opted_out = explicit.as_bool() == Some(false);
-        let role_name = config_value.attr("name").as_str().map(str::to_string);
-        plan.set(
-            "exclusive_inline_policies",
-            exclusive.map_or(Value::Unknown, Value::from),
+    /// Plans `exclusive_inline_policies` and `inline_policy_names` (see
+    /// `crate::inline_policies`), and tells this process's role policies
+    /// whether the role keeps only the names it lists.
+    fn plan_inline_policies(ctx: &Ctx<ProviderData>, plan: &mut Plan, prior: Option<&RoleModel>) {
+        let config = plan.config_value();
+        let ownership = Ownership::from_config(
+            &config.attr("inline_policies"),
+            &config.attr("exclusive_inline_policies"),
         );
-
-        let managed = config.inline_policies.clone().unwrap_or_default();
-        if let Some(role_name) = &role_name {
-            let record = match exclusive {
-                Some(true) if !names_unknown => Some(managed.clone()),
-                _ => None,
-            };
-            ctx.provider().exclusive_roles.record(role_name, record);
+        let role = config.attr("name").as_str().map(str::to_string);
+        if let Some(role) = &role {
+            ctx.provider()
+                .exclusive_roles
+                .record(role, ownership.kept_only().cloned());
         }
-
-        let Some(prior) = prior else {
-            plan.set("inline_policy_names", Value::Set(Vec::new()));
-            return;
-        };
-        let current = prior.inline_policy_names.clone().unwrap_or_default();
-        let names = match exclusive {
-            Some(true) if !names_unknown => {
-                Value::Set(current.intersection(&managed).cloned().map(Value::from).collect())
-            }
-            Some(false) => {
-                let unexpected: Vec<&String> = current
-                    .iter()
-                    .filter(|n| !managed.contains(*n) && !policy::PRESET_NAMES.contains(&n.as_str()))
-                    .collect();
-                if !unexpected.is_empty() && !opted_out {
-                    ctx.warn(unexpected_inline_policies(
-                        role_name.as_deref().unwrap_or(DEFAULT_NAME),
-                        &unexpected,
-                    ));
-                }
-                Value::Set(current.into_iter().map(Value::from).collect())
-            }
-            _ => Value::Unknown,
-        };
+        plan.set("exclusive_inline_policies", ownership.exclusive_value());
+        let current = prior.and_then(|p| p.inline_policy_names.clone()).unwrap_or_default();
+        let unexpected = ownership.unexpected(&current);
+        if prior.is_some() && !unexpected.is_empty() {
+            ctx.warn(inline_policies::left_in_place(
+                role.as_deref().unwrap_or(DEFAULT_NAME),
+                &unexpected,
+            ));
+        }
+        let names = ownership.after_apply(&current).map_or(Value::Unknown, |kept| {
+            Value::Set(kept.into_iter().map(Value::from).collect())
+        });
         plan.set("inline_policy_names", names);
     }
 
@@ -462,7 +411,7 @@ impl Resource<ProviderData> for CrossAccountRole {
             );
         }
 
-        self.plan_inline_policies(ctx, plan, &config, prior.as_ref());
+        Self::plan_inline_policies(ctx, plan, prior.as_ref());
         if let Some(prior) = &prior {
             plan.set("id", prior.id.clone());
         } else {

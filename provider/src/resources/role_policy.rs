@@ -293,18 +293,7 @@ impl Resource<ProviderData> for RolePolicy {
         if let (Some(r), Some(n)) = (&role, &name)
             && let Some(kept) = ctx.provider().exclusive_roles.would_remove(r, n)
         {
-            let kept = kept.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ");
-            return Err(Diagnostic::error(
-                "Inline policy not named on its role",
-                format!(
-                    "The role {r} lists its inline policies in `inline_policies` ([{kept}]) and removes any \
-                     other, so it would delete {n:?} on the next apply and this resource would put it back on \
-                     the apply after. Add {n:?} to the role's `inline_policies`, or remove `inline_policies` \
-                     from the role to leave unnamed inline policies alone."
-                ),
-            )
-            .at(AttrPath::new("name"))
-            .into());
+            return Err(crate::inline_policies::not_named_on_role(r, &kept, n).into());
         }
         let Some(preset) = config_value.attr("preset").as_str().map(str::to_string) else {
             return Ok(());
