@@ -6,3 +6,5 @@
 pub mod clients;
 pub mod cur;
 pub mod errors;
+pub mod iam;
+pub mod organizations;

@@ -32,6 +32,7 @@
 //!   role) or `disconnected`.
 
 mod client;
+pub mod integrations;
 mod provider_info;
 
 pub use client::*;
