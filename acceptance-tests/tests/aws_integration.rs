@@ -261,6 +261,82 @@ fn a_5xx_burst_and_dropped_connections_are_retried_without_registering_twice() {
     assert!(all_integrations(&ds).is_empty());
 }
 
+/// Attempts of one Vantage call before it fails: ARCHITECTURE.md, "Retries".
+const VANTAGE_ATTEMPTS: u64 = 5;
+
+/// Applies while every call of `operation` answers 500: the apply fails saying it got no clear
+/// answer (`doing` is the summary's verb) after exactly the documented attempts, well within a
+/// minute.
+fn apply_under_a_persistent_500(ds: &Devstack, ws: &Workspace, operation: &str, doing: &str) {
+    fault(ds, json!({"match": operation, "count": 100, "status": 500}));
+    let (method, path) = operation.split_once(' ').expect("METHOD /path");
+    let started = Instant::now();
+    ws.apply()
+        .expect_error(&format!("{doing} the AWS integration with Vantage failed"))
+        .expect_error(&format!(
+            "Vantage answered 500 at {method} http://127.0.0.1:\\d+{}",
+            path.replace("{id}", "\\d+")
+        ))
+        .expect_error(&format!("No clear answer after {VANTAGE_ATTEMPTS} attempts"));
+    let elapsed = started.elapsed();
+    assert_eq!(
+        ds.request_count("vantage", operation),
+        VANTAGE_ATTEMPTS,
+        "one retry layer: the client's attempts, not the client's times the resource's"
+    );
+    assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
+    clear_faults(ds);
+}
+
+#[test]
+fn a_persistent_500_on_registration_costs_exactly_the_documented_attempts() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-int-persistent-500";
+    let ws = Workspace::on(&ds, name);
+    ws.config(&config(name, ""));
+    apply_under_a_persistent_500(&ds, &ws, "POST /v1/integrations/aws", "Registering");
+    assert!(all_integrations(&ds).is_empty(), "nothing was registered");
+    ws.destroy().expect_ok();
+}
+
+#[test]
+fn a_persistent_500_on_update_costs_exactly_the_documented_attempts() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-int-persistent-500-put";
+    let two_roles = |registered: &str| {
+        format!(
+            r#"resource "vantage_aws_cross_account_role" "a" {{
+  name = "{name}-a"
+}}
+
+resource "vantage_aws_cross_account_role" "b" {{
+  name = "{name}-b"
+}}
+
+resource "vantage_aws_integration" "this" {{
+  cross_account_role_arn = vantage_aws_cross_account_role.{registered}.arn
+}}
+
+output "id" {{ value = vantage_aws_integration.this.id }}
+"#
+        )
+    };
+    let ws = Workspace::on(&ds, name);
+    ws.config(&two_roles("a"));
+    ws.apply().expect_ok();
+    let id = output(&ws, "id");
+
+    ws.config(&two_roles("b"));
+    apply_under_a_persistent_500(&ds, &ws, "PUT /v1/integrations/aws/{id}", "Updating");
+    assert_eq!(
+        v1_integration(&ds, &id).expect("still registered")["cross_account_arn"],
+        role_arn(&format!("{name}-a")),
+        "the failed update changed nothing"
+    );
+    ws.destroy().expect_ok();
+    assert!(all_integrations(&ds).is_empty());
+}
+
 #[test]
 fn a_registration_that_timed_out_is_retried_without_registering_twice() {
     let ds = Devstack::start(&[]);

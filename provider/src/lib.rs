@@ -10,6 +10,7 @@ pub mod config;
 pub mod data_sources;
 pub mod inline_policies;
 pub mod policy;
+pub mod registration;
 pub mod resources;
 pub mod retry;
 pub mod s3;
@@ -22,7 +23,7 @@ use tfplugin::{AnyDataSource, AnyResource, CancellationToken, ConfigView, Config
 use tokio::sync::OnceCell;
 
 use aws::clients::AwsClients;
-use vantage::{AWS_INFO_PATH, AwsProviderInfo, VantageClient, VantageError};
+use vantage::{AwsProviderInfo, VantageClient, VantageError};
 
 /// The source address `cargo xtask install` and the examples use.
 pub const SOURCE_ADDRESS: &str = "terraform.local/vantage/vantage";
@@ -34,8 +35,8 @@ pub struct ProviderData {
     pub aws: AwsClients,
     aws_info: OnceCell<AwsProviderInfo>,
     /// AWS integrations' v2 statuses and the caller's organisation, shared per process
-    /// (see `resources::aws_integration`).
-    pub integrations: resources::aws_integration::IntegrationCache,
+    /// (see `vantage::integrations`).
+    pub integrations: vantage::integrations::IntegrationCache,
     /// CUR report definitions, scanned once per process (see `aws::cur`).
     pub cur_reports: aws::cur::CurReportCache,
     /// Roles planned in this process that keep only the inline policies they name.
@@ -48,7 +49,7 @@ impl ProviderData {
             vantage,
             aws,
             aws_info: OnceCell::new(),
-            integrations: resources::aws_integration::IntegrationCache::default(),
+            integrations: vantage::integrations::IntegrationCache::default(),
             cur_reports: aws::cur::CurReportCache::new(),
             exclusive_roles: inline_policies::ExclusiveRoles::default(),
         }
@@ -59,7 +60,7 @@ impl ProviderData {
     pub async fn aws_provider_info(&self, cancel: &CancellationToken) -> Result<&AwsProviderInfo, VantageError> {
         let info = self
             .aws_info
-            .get_or_try_init(|| async { self.vantage.get::<AwsProviderInfo>(cancel, AWS_INFO_PATH).await })
+            .get_or_try_init(|| vantage::provider_info(&self.vantage, cancel))
             .await?;
         tfplugin::log::register_secret(&info.external_id);
         Ok(info)

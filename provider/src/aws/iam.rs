@@ -236,6 +236,28 @@ pub async fn find_role(iam: &Client, name: &str) -> Result<Option<RoleFacts>, Ia
     }))
 }
 
+/// A role's ARN and trust policy (URL-decoded), read with GetRole alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleTrust {
+    pub arn: String,
+    pub trust_policy: String,
+}
+
+/// GetRole only, for the Vantage registration's diagnosis, which needs
+/// nothing else; `None` when there is no such role.
+pub async fn role_trust(iam: &Client, name: &str) -> Result<Option<RoleTrust>, IamError> {
+    match iam.get_role().role_name(name).send().await {
+        Ok(out) => Ok(out.role.map(|role| RoleTrust {
+            trust_policy: policy::decode_iam(role.assume_role_policy_document().unwrap_or_default()),
+            arn: role.arn,
+        })),
+        Err(e) => {
+            let e = IamError::from_sdk(format!("GetRole {name}"), &e);
+            if e.is(Problem::NotFound) { Ok(None) } else { Err(e) }
+        }
+    }
+}
+
 /// Waits until GetRole shows `name` with a real ARN (right after CreateRole
 /// IAM may not show it, or show its unique id in the ARN's place).
 pub async fn wait_for_role(

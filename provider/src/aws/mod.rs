@@ -7,3 +7,4 @@ pub mod clients;
 pub mod cur;
 pub mod errors;
 pub mod iam;
+pub mod organizations;

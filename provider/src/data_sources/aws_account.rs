@@ -4,11 +4,10 @@
 //! only it shows the whole organisation's costs.
 
 use serde::{Deserialize, Serialize};
-use tfplugin::{Attribute, Ctx, DataSource, Diagnostic, Diagnostics, Schema, Type};
+use tfplugin::{Attribute, Ctx, DataSource, Diagnostics, Schema, Type};
 
 use crate::ProviderData;
-use crate::aws::clients::AwsClients;
-use crate::aws::errors::describe;
+use crate::aws::organizations;
 
 pub struct AwsAccountDataSource;
 
@@ -33,75 +32,6 @@ pub struct MemberAccount {
     pub name: Option<String>,
     pub email: Option<String>,
     pub status: Option<String>,
-}
-
-/// The organisation an account belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Organization {
-    pub id: String,
-    pub management_account_id: String,
-}
-
-/// The caller's organisation, `None` when the account is in none
-/// (`AWSOrganizationsNotInUseException`).
-pub async fn describe_organization(aws: &AwsClients) -> Result<Option<Organization>, Diagnostic> {
-    match aws.organizations().await.describe_organization().send().await {
-        Ok(out) => {
-            let org = out.organization();
-            Ok(Some(Organization {
-                id: org.and_then(|o| o.id()).unwrap_or_default().to_string(),
-                management_account_id: org.and_then(|o| o.master_account_id()).unwrap_or_default().to_string(),
-            }))
-        }
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_aws_organizations_not_in_use_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(Diagnostic::error(
-            "Could not read the AWS Organization",
-            format!(
-                "Organizations DescribeOrganization failed: {}. The credentials need \
-                 `organizations:DescribeOrganization` (any account of an organisation may call it).",
-                describe(&e)
-            ),
-        )),
-    }
-}
-
-/// Every account of the organisation but the caller's: only its management
-/// account may list them.
-async fn member_accounts(aws: &AwsClients, management: &str) -> Result<Vec<MemberAccount>, Diagnostic> {
-    let pages = aws
-        .organizations()
-        .await
-        .list_accounts()
-        .into_paginator()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| {
-            Diagnostic::error(
-                "Could not list the organisation's accounts",
-                format!(
-                    "Organizations ListAccounts failed: {}. The management account's credentials need \
-                     `organizations:ListAccounts`.",
-                    describe(&e)
-                ),
-            )
-        })?;
-    Ok(pages
-        .iter()
-        .flat_map(|page| page.accounts())
-        .filter(|a| a.id() != Some(management))
-        .map(|a| MemberAccount {
-            id: a.id().map(str::to_string),
-            name: a.name().map(str::to_string),
-            email: a.email().map(str::to_string),
-            status: a.status().map(|s| s.as_str().to_string()),
-        })
-        .collect())
 }
 
 fn computed(name: &str, description: &str) -> Attribute {
@@ -162,14 +92,29 @@ impl DataSource<ProviderData> for AwsAccountDataSource {
     async fn read(&self, ctx: &Ctx<ProviderData>, _config: AwsAccountModel) -> Result<AwsAccountModel, Diagnostics> {
         let aws = &ctx.provider().aws;
         let caller = aws.caller().await?.clone();
-        let organization = describe_organization(aws).await?;
+        let client = aws.organizations().await;
+        let organization = organizations::describe_organization(client)
+            .await
+            .map_err(|e| e.to_diagnostic())?;
         let (role, members) = match &organization {
             None => (ROLE_STANDALONE, Vec::new()),
             Some(org) if org.management_account_id == caller.account_id => {
-                (ROLE_MANAGEMENT, member_accounts(aws, &caller.account_id).await?)
+                let members = organizations::member_accounts(client, &caller.account_id)
+                    .await
+                    .map_err(|e| e.to_diagnostic())?;
+                (ROLE_MANAGEMENT, members)
             }
             Some(_) => (ROLE_MEMBER, Vec::new()),
         };
+        let members = members
+            .into_iter()
+            .map(|a| MemberAccount {
+                id: a.id,
+                name: a.name,
+                email: a.email,
+                status: a.status,
+            })
+            .collect();
         Ok(AwsAccountModel {
             account_id: Some(caller.account_id),
             partition: Some(caller.partition),

@@ -1,8 +1,9 @@
 //! `vantage_aws_provider`: the resource of Vantage's official provider, with
 //! its exact attributes (`cross_account_arn`, `bucket_arn`, numeric `id`),
 //! so a configuration written for it works here by changing only the
-//! provider source. The registration itself is `vantage_aws_integration`'s
-//! code ([`Registrations`]); this file only maps the official model onto it.
+//! provider source. The registration itself is the code
+//! `vantage_aws_integration` uses too ([`Registrations`]); this file only
+//! holds the official schema and model.
 //!
 //! What the official resource lacks and this one adds: import, an `id` that
 //! stays known across updates, retries while IAM propagates a new role,
@@ -12,52 +13,57 @@
 use serde::{Deserialize, Serialize};
 use tfplugin::schema::validators::custom;
 use tfplugin::timeouts::{self, Timeouts};
-use tfplugin::{ApplyError, Attribute, Ctx, Diagnostic, Diagnostics, Resource, Schema};
+use tfplugin::{ApplyError, Attribute, Ctx, Diagnostics, Resource, Schema};
 
-use super::aws_integration::{
-    DEFAULT_TIMEOUT, Registration, RegistrationModel, Registrations, bucket_arn_check, bucket_for_state, parse_id,
-    role_arn_check, same_registration,
-};
 use crate::ProviderData;
+use crate::registration::{
+    AWS_PROVIDER_TYPE, RegistrationModel, Registrations, bucket_arn_check, bucket_for_state, role_arn_check,
+};
+use crate::vantage::integrations::Registration;
 
 pub struct AwsProvider;
 
-pub const TYPE_NAME: &str = "vantage_aws_provider";
+pub const TYPE_NAME: &str = AWS_PROVIDER_TYPE;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AwsProviderModel {
     pub id: Option<i64>,
-    pub cross_account_arn: Option<String>,
+    #[serde(rename = "cross_account_arn")]
+    pub role_arn: Option<String>,
     pub bucket_arn: Option<String>,
     pub timeouts: Option<Timeouts>,
 }
 
 impl RegistrationModel for AwsProviderModel {
-    fn v1_id(&self) -> Result<i32, Diagnostic> {
-        let text = self.id.map(|id| id.to_string()).unwrap_or_default();
-        parse_id(&text).map_err(|e| Diagnostic::error("Invalid state", e))
+    fn v1_id(&self) -> Option<String> {
+        self.id.map(|id| id.to_string())
     }
 
-    fn timeouts(&self) -> Timeouts {
-        self.timeouts.clone().unwrap_or_default()
-    }
-
-    fn role(&self) -> Result<&str, Diagnostic> {
-        self.cross_account_arn
-            .as_deref()
-            .ok_or_else(|| Diagnostic::error("Provider internal error", "cross_account_arn is missing."))
+    fn role_arn(&self) -> Option<&str> {
+        self.role_arn.as_deref()
     }
 
     fn bucket_arn(&self) -> Option<&str> {
         self.bucket_arn.as_deref()
     }
 
+    fn timeouts(&self) -> Timeouts {
+        self.timeouts.clone().unwrap_or_default()
+    }
+
     fn from_registration(r: Registration, prior: &AwsProviderModel) -> AwsProviderModel {
         AwsProviderModel {
             id: Some(i64::from(r.id)),
             bucket_arn: bucket_for_state(r.bucket_arn, prior.bucket_arn.as_deref()),
-            cross_account_arn: Some(r.role_arn),
+            role_arn: Some(r.role_arn),
             timeouts: prior.timeouts.clone(),
+        }
+    }
+
+    fn unchanged(prior: AwsProviderModel, planned: AwsProviderModel) -> AwsProviderModel {
+        AwsProviderModel {
+            id: prior.id,
+            ..planned
         }
     }
 }
@@ -110,7 +116,7 @@ impl Resource<ProviderData> for AwsProvider {
         ctx: &Ctx<ProviderData>,
         planned: AwsProviderModel,
     ) -> Result<AwsProviderModel, ApplyError<AwsProviderModel>> {
-        Registrations::new(ctx, TYPE_NAME).create_state(planned).await
+        Registrations::new(ctx, TYPE_NAME).create(planned).await
     }
 
     async fn read(
@@ -118,7 +124,7 @@ impl Resource<ProviderData> for AwsProvider {
         ctx: &Ctx<ProviderData>,
         current: AwsProviderModel,
     ) -> Result<Option<AwsProviderModel>, Diagnostics> {
-        Registrations::new(ctx, TYPE_NAME).read_state(current).await
+        Registrations::new(ctx, TYPE_NAME).read(current).await
     }
 
     async fn update(
@@ -127,30 +133,14 @@ impl Resource<ProviderData> for AwsProvider {
         prior: AwsProviderModel,
         planned: AwsProviderModel,
     ) -> Result<AwsProviderModel, ApplyError<AwsProviderModel>> {
-        let id = prior.v1_id()?;
-        let role = planned.role()?;
-        if same_registration(
-            (prior.cross_account_arn.as_deref(), prior.bucket_arn.as_deref()),
-            (Some(role), planned.bucket_arn.as_deref()),
-        ) {
-            return Ok(AwsProviderModel {
-                id: prior.id,
-                ..planned
-            });
-        }
-        let timeout = planned.timeouts().update_or(DEFAULT_TIMEOUT);
-        let r = Registrations::new(ctx, TYPE_NAME)
-            .update(id, role, planned.bucket_arn.as_deref(), timeout)
-            .await?;
-        Ok(AwsProviderModel::from_registration(r, &planned))
+        Registrations::new(ctx, TYPE_NAME).update(prior, planned).await
     }
 
     async fn delete(&self, ctx: &Ctx<ProviderData>, prior: AwsProviderModel) -> Result<(), Diagnostics> {
-        Registrations::new(ctx, TYPE_NAME).delete_state(prior).await
+        Registrations::new(ctx, TYPE_NAME).delete(prior).await
     }
 
     async fn import(&self, ctx: &Ctx<ProviderData>, id: &str) -> Result<AwsProviderModel, Diagnostics> {
-        let r = Registrations::new(ctx, TYPE_NAME).import(id).await?;
-        Ok(AwsProviderModel::from_registration(r, &AwsProviderModel::default()))
+        Registrations::new(ctx, TYPE_NAME).import(id).await
     }
 }

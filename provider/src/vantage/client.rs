@@ -1,6 +1,10 @@
 //! The Vantage API client: bearer auth, timeouts, rate-limit waits, bounded
 //! jittered retries, cancellation, and errors that name the endpoint and the
 //! fix without ever echoing the token.
+//!
+//! This is the only layer that sends a failed request again for 5xx answers,
+//! timeouts, transport errors and 429s (the table is in ARCHITECTURE.md,
+//! "Retries"); what a call may repeat is its [`Repeat`].
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,23 +22,54 @@ pub const TOKEN_ENV: &str = "VANTAGE_API_TOKEN";
 /// How hard the client tries before giving up.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
-    /// Retries after the first attempt for 5xx answers, timeouts and connection errors.
-    pub max_retries: u32,
+    /// Attempts of one call, the first included, for the answers its [`Repeat`] allows.
+    pub attempts: u32,
+    /// The wait before attempt `n + 1` is random between zero and
+    /// `base_delay * 2^n`, at most `max_delay` (full jitter).
     pub base_delay: Duration,
     pub max_delay: Duration,
-    /// Longest wait for a rate-limit window to reset before failing.
+    /// Longest a call waits in all for rate-limit windows to reset before failing.
     pub max_rate_limit_wait: Duration,
 }
 
 impl Default for RetryPolicy {
+    /// 5 attempts: at most 1 + 2 + 4 + 8 = 15 s of backoff.
     fn default() -> RetryPolicy {
         RetryPolicy {
-            max_retries: 4,
+            attempts: 5,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(8),
             max_rate_limit_wait: Duration::from_secs(120),
         }
     }
+}
+
+/// Which failed attempts of one call the client sends again. A 429 is
+/// always waited for (up to [`RetryPolicy::max_rate_limit_wait`]), a
+/// 401, 403, 404 or other 4xx never repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// GET, PUT, DELETE: sending one twice does what sending it once does,
+    /// so every 5xx, timeout and transport error is sent again.
+    Idempotent,
+    /// A POST: sent again only when Vantage surely did not act on it (503,
+    /// connection refused).
+    IfNotActed,
+    /// A POST that Vantage refuses to carry out twice (it answers 409
+    /// instead): sent again like an idempotent call, and
+    /// [`Attempts::unclear`] tells the caller that an earlier attempt may
+    /// have acted.
+    RefusedTwice,
+}
+
+/// What one call cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attempts {
+    /// Requests sent, waits for a rate limit included.
+    pub sent: u32,
+    /// Attempts without a clear answer (a 5xx other than 503, a timeout, a
+    /// dropped connection): Vantage may have acted on them.
+    pub unclear: u32,
 }
 
 #[derive(Clone)]
@@ -135,35 +170,6 @@ impl VantageError {
     }
 }
 
-/// `GET /v1/integrations/aws/info`: what Vantage needs in the customer's account.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct AwsProviderInfo {
-    pub external_id: String,
-    pub iam_role_arn: String,
-    #[serde(default)]
-    pub iam_role_id: Option<String>,
-    #[serde(default)]
-    pub vantage_id: Option<String>,
-    pub policies: AwsPolicies,
-}
-
-/// Vantage's policy documents, each a JSON string.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct AwsPolicies {
-    #[serde(default)]
-    pub root: Option<String>,
-    #[serde(default)]
-    pub autopilot: Option<String>,
-    #[serde(default)]
-    pub cloudwatch: Option<String>,
-    #[serde(default)]
-    pub resources: Option<String>,
-    #[serde(default)]
-    pub s3_request_metrics: Option<String>,
-}
-
-pub const AWS_INFO_PATH: &str = "/v1/integrations/aws/info";
-
 /// Seconds until the rate-limit window ends, from `x-rate-limit-reset` (epoch seconds).
 fn rate_limit_wait(headers: &reqwest::header::HeaderMap) -> Duration {
     let reset = headers
@@ -246,16 +252,33 @@ impl VantageClient {
     }
 
     pub async fn get<T: DeserializeOwned>(&self, cancel: &CancellationToken, path: &str) -> Result<T, VantageError> {
-        self.call::<(), T>(cancel, Method::GET, path, None).await
+        self.call::<(), T>(
+            cancel,
+            Method::GET,
+            path,
+            None,
+            Repeat::Idempotent,
+            &mut Attempts::default(),
+        )
+        .await
     }
 
+    /// A POST, repeated only when Vantage surely did not act ([`Repeat::IfNotActed`]).
     pub async fn post<B: Serialize + Sync, T: DeserializeOwned>(
         &self,
         cancel: &CancellationToken,
         path: &str,
         body: &B,
     ) -> Result<T, VantageError> {
-        self.call(cancel, Method::POST, path, Some(body)).await
+        self.call(
+            cancel,
+            Method::POST,
+            path,
+            Some(body),
+            Repeat::IfNotActed,
+            &mut Attempts::default(),
+        )
+        .await
     }
 
     pub async fn put<B: Serialize + Sync, T: DeserializeOwned>(
@@ -264,11 +287,43 @@ impl VantageClient {
         path: &str,
         body: &B,
     ) -> Result<T, VantageError> {
-        self.call(cancel, Method::PUT, path, Some(body)).await
+        self.call(
+            cancel,
+            Method::PUT,
+            path,
+            Some(body),
+            Repeat::Idempotent,
+            &mut Attempts::default(),
+        )
+        .await
     }
 
     pub async fn delete(&self, cancel: &CancellationToken, path: &str) -> Result<(), VantageError> {
-        self.send::<()>(cancel, Method::DELETE, path, None).await.map(drop)
+        self.send::<()>(
+            cancel,
+            Method::DELETE,
+            path,
+            None,
+            Repeat::Idempotent,
+            &mut Attempts::default(),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// A write (`POST` or `PUT`) that also says what it cost, for callers
+    /// that report the attempts or must know whether one may have acted.
+    pub async fn write<B: Serialize + Sync, T: DeserializeOwned>(
+        &self,
+        cancel: &CancellationToken,
+        method: Method,
+        path: &str,
+        body: &B,
+        repeat: Repeat,
+    ) -> (Result<T, VantageError>, Attempts) {
+        let mut attempts = Attempts::default();
+        let result = self.call(cancel, method, path, Some(body), repeat, &mut attempts).await;
+        (result, attempts)
     }
 
     async fn call<B: Serialize + Sync, T: DeserializeOwned>(
@@ -277,36 +332,39 @@ impl VantageClient {
         method: Method,
         path: &str,
         body: Option<&B>,
+        repeat: Repeat,
+        attempts: &mut Attempts,
     ) -> Result<T, VantageError> {
         let endpoint = format!("{method} {}{path}", self.host);
-        let text = self.send(cancel, method, path, body).await?;
+        let text = self.send(cancel, method, path, body, repeat, attempts).await?;
         serde_json::from_str(&text).map_err(|e| VantageError::Decode {
             endpoint,
             message: e.to_string(),
         })
     }
 
-    /// Sends a request with retries; returns the body of a 2xx answer.
+    /// Sends a request, again as `repeat` allows; returns the body of a 2xx answer.
     async fn send<B: Serialize + Sync>(
         &self,
         cancel: &CancellationToken,
         method: Method,
         path: &str,
         body: Option<&B>,
+        repeat: Repeat,
+        attempts: &mut Attempts,
     ) -> Result<String, VantageError> {
         let url = format!("{}{path}", self.host);
         let endpoint = format!("{method} {url}");
         let Some(token) = &self.token else {
             return Err(VantageError::MissingToken { endpoint });
         };
-        // POST creates: retrying it after the request may have arrived could register twice,
-        // so it is retried only when Vantage surely did not act (429, 503, no connection).
         let http = self.http().map_err(|message| VantageError::Unreachable {
             endpoint: endpoint.clone(),
             message,
         })?;
-        let idempotent = method != Method::POST;
-        let mut attempt = 0u32;
+        let repeat_unclear = repeat != Repeat::IfNotActed;
+        // Attempts that count against `RetryPolicy::attempts` (rate-limit waits do not).
+        let mut failed = 0u32;
         let mut rate_limit_waited = Duration::ZERO;
         loop {
             let mut request = http
@@ -316,11 +374,13 @@ impl VantageClient {
             if let Some(b) = body {
                 request = request.json(b);
             }
-            tracing::debug!(%endpoint, attempt, "calling Vantage");
+            tracing::debug!(%endpoint, attempt = attempts.sent, "calling Vantage");
+            attempts.sent += 1;
             let outcome = tokio::select! {
                 r = request.send() => r,
                 _ = cancel.cancelled() => return Err(VantageError::Cancelled { endpoint }),
             };
+            let last_try = failed + 1 >= self.retry.attempts;
             let retry_after = match outcome {
                 Ok(response) => {
                     let status = response.status();
@@ -349,10 +409,19 @@ impl VantageClient {
                         StatusCode::UNAUTHORIZED => return Err(VantageError::Unauthorized { endpoint }),
                         StatusCode::FORBIDDEN => return Err(VantageError::Forbidden { endpoint, message }),
                         StatusCode::NOT_FOUND => return Err(VantageError::NotFound { endpoint, message }),
-                        s if s.is_server_error()
-                            && (idempotent || s == StatusCode::SERVICE_UNAVAILABLE)
-                            && attempt < self.retry.max_retries =>
-                        {
+                        s if s.is_server_error() => {
+                            // 503: Vantage (or its front door) turned the request away unread.
+                            let unclear = s != StatusCode::SERVICE_UNAVAILABLE;
+                            if unclear {
+                                attempts.unclear += 1;
+                            }
+                            if last_try || (unclear && !repeat_unclear) {
+                                return Err(VantageError::Api {
+                                    endpoint,
+                                    status: s.as_u16(),
+                                    message,
+                                });
+                            }
                             tracing::info!(%endpoint, status = s.as_u16(), "server error; retrying");
                             None
                         }
@@ -366,8 +435,14 @@ impl VantageClient {
                     }
                 }
                 Err(e) => {
-                    let retryable = e.is_connect() || (idempotent && (e.is_timeout() || e.is_request()));
-                    if !retryable || attempt >= self.retry.max_retries {
+                    // A refused connection never reached Vantage; a timeout or a
+                    // connection dropped mid-request may have.
+                    let unclear = !e.is_connect();
+                    if unclear {
+                        attempts.unclear += 1;
+                    }
+                    let retryable = e.is_connect() || (repeat_unclear && (e.is_timeout() || e.is_request()));
+                    if !retryable || last_try {
                         return Err(if e.is_timeout() {
                             VantageError::Timeout {
                                 endpoint,
@@ -387,8 +462,8 @@ impl VantageClient {
             let delay = match retry_after {
                 Some(wait) => wait,
                 None => {
-                    attempt += 1;
-                    self.backoff(attempt)
+                    failed += 1;
+                    self.backoff(failed)
                 }
             };
             tokio::select! {
@@ -522,6 +597,45 @@ mod tests {
             "{err:?}"
         );
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_persistent_500_costs_the_policy_attempts_and_a_post_only_when_refused_twice() {
+        let error = "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\n\
+                     content-length: 16\r\nconnection: close\r\n\r\n{\"errors\":[\"x\"]}"
+            .to_string();
+        let fast = RetryPolicy {
+            attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            max_rate_limit_wait: Duration::from_secs(1),
+        };
+        let body = serde_json::json!({});
+        for (repeat, expected) in [
+            (Repeat::IfNotActed, 1),
+            (Repeat::RefusedTwice, 3),
+            (Repeat::Idempotent, 3),
+        ] {
+            let addr = canned_server(vec![error.clone(); 3]).await;
+            let client = VantageClient::new(&format!("http://{addr}"), Some("t".into()), Duration::from_secs(5))
+                .expect("client")
+                .with_retry_policy(fast.clone());
+            let (result, attempts) = client
+                .write::<_, serde_json::Value>(&CancellationToken::new(), Method::POST, "/x", &body, repeat)
+                .await;
+            assert!(
+                matches!(result, Err(VantageError::Api { status: 500, .. })),
+                "{result:?}"
+            );
+            assert_eq!(
+                attempts,
+                Attempts {
+                    sent: expected,
+                    unclear: expected
+                },
+                "{repeat:?}"
+            );
+        }
     }
 
     #[test]
