@@ -44,7 +44,7 @@ pub fn provider_block(account: &str) -> String {
     )
 }
 
-/// The statements of `reference/aws-onboarding-shapes.md` for a CUR bucket,
+/// The statements AWS billing and Vantage need in a CUR bucket's policy,
 /// written out here independently of the provider.
 pub fn reference_policy(account: &str, bucket: &str, role: Option<&str>, enforce_tls: bool) -> serde_json::Value {
     let b = format!("arn:aws:s3:::{bucket}");

@@ -1,4 +1,4 @@
-//! The whole seed guide in one apply: `examples/quickstart` and the module
+//! The whole of Vantage's "Set Up AWS" guide in one apply: `examples/quickstart` and the module
 //! `examples/modules/vantage-aws-connection`, applied, connected, planned
 //! again and destroyed, with nothing left in the devstack or moto.
 

@@ -1,5 +1,5 @@
-//! CUR 1.0 through the AWS front door, as the AWS SDK sees it: every rule of
-//! `reference/cur-api.md`, against bucket policies stored in moto. One devstack for the file;
+//! CUR 1.0 through the AWS front door, as the AWS SDK sees it: every rule listed
+//! under "CUR 1.0" in `devstack/README.md`, against bucket policies stored in moto. One devstack for the file;
 //! each test acts in its own account.
 
 mod common;
@@ -21,7 +21,7 @@ fn stack() -> &'static Devstack {
     STACK.get_or_init(|| Devstack::start(&["--cur-report-limit", "7"]))
 }
 
-/// Vantage's module defaults (aws-onboarding-shapes.md).
+/// The report Vantage's Terraform module defines by default.
 fn module_report(name: &str, bucket: &str) -> aws_sdk_costandusagereport::types::builders::ReportDefinitionBuilder {
     ReportDefinition::builder()
         .report_name(name)

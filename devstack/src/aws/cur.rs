@@ -1,5 +1,5 @@
 //! AWS Cost and Usage Report (CUR 1.0), `AWSOrigamiServiceGatewayService.*`: the seven
-//! operations and the rules of `reference/cur-api.md`.
+//! operations and the rules listed under "CUR 1.0" in `devstack/README.md`.
 
 use serde_json::{Map, Value, json};
 
@@ -51,7 +51,7 @@ const SCHEMA_ELEMENTS: [&str; 3] = [
 ];
 const ARTIFACTS: [&str; 3] = ["REDSHIFT", "QUICKSIGHT", "ATHENA"];
 const VERSIONING: [&str; 2] = ["CREATE_NEW_REPORT", "OVERWRITE_REPORT"];
-/// Fields ModifyReportDefinition refuses to change (cur-api.md rule 8).
+/// Fields ModifyReportDefinition refuses to change (AWS refuses them: the report must be replaced).
 const IMMUTABLE: [&str; 4] = ["ReportName", "TimeUnit", "AdditionalSchemaElements", "ReportVersioning"];
 
 pub async fn handle(ctx: &Ctx<'_>, operation: &str, body: &Value) -> Result<Value, AwsError> {

@@ -291,7 +291,7 @@ mod tests {
         )
     }
 
-    /// The bucket policy of Vantage's module (aws-onboarding-shapes.md).
+    /// The bucket policy Vantage's Terraform module writes.
     fn module_policy() -> Value {
         json!({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"Service": "billingreports.amazonaws.com"},

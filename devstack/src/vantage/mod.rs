@@ -1,4 +1,4 @@
-//! The Vantage API stand-in: the v1 and v2 endpoints of `reference/vantage-api.md` behind one
+//! The Vantage API stand-in: the v1 and v2 endpoints of `devstack/README.md` behind one
 //! gate (auth, rate limit, faults, counts), plus the admin API under `/_devstack/`.
 
 pub mod account;

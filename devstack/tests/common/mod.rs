@@ -367,7 +367,7 @@ impl Aws {
     }
 }
 
-/// The bucket policy of `reference/aws-onboarding-shapes.md` (statements 1-3).
+/// The billing statements of a CUR bucket policy (the first three `vantage_aws_cur_bucket` writes).
 pub fn cur_bucket_policy(bucket: &str, account: &str) -> Value {
     let b = format!("arn:aws:s3:::{bucket}");
     serde_json::json!({"Version": "2012-10-17", "Statement": [
@@ -425,7 +425,7 @@ pub async fn create_export(aws: &Aws, name: &str, bucket: &str) -> String {
         .to_owned()
 }
 
-/// The CUR 2.0 export of aws-onboarding-shapes.md, without `BILLING_VIEW_ARN` (server-added).
+/// Vantage's CUR 2.0 export, without `BILLING_VIEW_ARN` (server-added).
 pub fn cur2_export(name: &str, bucket: &str) -> aws_sdk_bcmdataexports::types::Export {
     use aws_sdk_bcmdataexports::types::*;
     let properties: std::collections::HashMap<String, String> = [
