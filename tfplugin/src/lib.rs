@@ -7,6 +7,7 @@
 
 mod diag;
 pub mod log;
+mod model_check;
 mod plan;
 mod provider;
 mod resource;
@@ -28,6 +29,7 @@ pub mod proto {
 
 pub use async_trait::async_trait;
 pub use diag::{AttrPath, Diagnostic, Diagnostics, PathStep, Severity};
+pub use model_check::check_model;
 pub use plan::Plan;
 pub use provider::{ConfigureRequest, Provider, unknown_config_diagnostic};
 pub use resource::{AnyDataSource, AnyResource, ApplyError, ConfigView, Ctx, DataSource, MoveSource, Resource, Val};

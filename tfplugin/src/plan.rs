@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
 
+use crate::resource::Misuse;
 use crate::schema::{Block, Nesting};
 use crate::value::{Value, from_value};
 use crate::{AttrPath, Diagnostic};
@@ -18,6 +19,8 @@ pub struct Plan {
     pub(crate) config: Value,
     pub(crate) planned: Value,
     pub(crate) requires_replace: Vec<AttrPath>,
+    /// Names used that the schema does not have; the runtime fails the plan with them.
+    pub(crate) misuse: Vec<Misuse>,
 }
 
 impl Plan {
@@ -63,10 +66,15 @@ impl Plan {
         &self.planned
     }
 
-    /// Sets a top-level planned attribute.
+    /// Sets a top-level planned attribute. A name the schema does not have
+    /// fails the plan with an internal error.
     pub fn set(&mut self, name: &str, value: impl Into<Value>) {
-        if let Some(slot) = self.planned.attr_mut(name) {
-            *slot = value.into();
+        match &mut self.planned {
+            // The planned object holds every schema name (`plan_block` writes each one).
+            Value::Object(m) if m.contains_key(name) => {
+                m.insert(name.to_string(), value.into());
+            }
+            _ => self.misused("set planned attribute", name),
         }
     }
 
@@ -75,12 +83,24 @@ impl Plan {
         self.set(name, Value::Unknown);
     }
 
-    /// Makes the change a replacement, blaming `name`.
+    /// Makes the change a replacement, blaming `name`. A name the schema
+    /// does not have fails the plan with an internal error.
     pub fn require_replace(&mut self, name: &str) {
+        if !matches!(&self.planned, Value::Object(m) if m.contains_key(name)) {
+            self.misused("required replacement for attribute", name);
+            return;
+        }
         let path = AttrPath::new(name);
         if !self.requires_replace.contains(&path) {
             self.requires_replace.push(path);
         }
+    }
+
+    fn misused(&mut self, what: &str, name: &str) {
+        self.misuse.push(Misuse {
+            problem: format!("{what} `{name}`, which its schema does not have"),
+            path: None,
+        });
     }
 }
 
@@ -104,6 +124,7 @@ pub(crate) fn plan_resource(block: &Block, prior: &Value, proposed: &Value, conf
         config: config.clone(),
         planned,
         requires_replace,
+        misuse: Vec::new(),
     }
 }
 

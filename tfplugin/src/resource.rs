@@ -6,7 +6,7 @@
 //! conventions declared in the schema, validation, cancellation and
 //! diagnostics plumbing.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use crate::plan::{Plan, plan_resource};
-use crate::schema::Schema;
+use crate::schema::{Block, Schema};
 use crate::value::{Value, from_value, to_value};
 use crate::{AttrPath, Diagnostic, Diagnostics};
 
@@ -104,8 +104,16 @@ impl<M> From<Diagnostics> for ApplyError<M> {
 }
 
 /// A configuration that may still hold unknown values (validation time).
+///
+/// Reading a name the schema does not have, or a value that does not decode
+/// into the requested type, is a bug in the provider: [`ConfigView::get`]
+/// records it and the runtime turns it into an error diagnostic, so
+/// validation fails instead of silently skipping the checks that read it.
 pub struct ConfigView<'a> {
     value: &'a Value,
+    /// The schema's top-level names; known when the runtime built the view.
+    block: Option<&'a Block>,
+    misuse: Arc<Mutex<Vec<Misuse>>>,
 }
 
 /// A configuration value at validation time.
@@ -133,19 +141,65 @@ impl<T> Val<T> {
 }
 
 impl<'a> ConfigView<'a> {
+    /// A view without a schema: names are not checked against one.
     pub fn new(value: &'a Value) -> ConfigView<'a> {
-        ConfigView { value }
+        ConfigView {
+            value,
+            block: None,
+            misuse: Arc::default(),
+        }
     }
 
-    /// A top-level attribute, decoded when wholly known.
+    /// A view that checks names against `block` and records misuse, read
+    /// afterwards through the returned handle.
+    pub(crate) fn checked(value: &'a Value, block: &'a Block) -> (ConfigView<'a>, MisuseLog) {
+        let view = ConfigView {
+            value,
+            block: Some(block),
+            misuse: Arc::default(),
+        };
+        let log = MisuseLog(view.misuse.clone());
+        (view, log)
+    }
+
+    fn record(&self, problem: String, path: Option<AttrPath>) {
+        // A poisoned lock still holds the log: fail closed rather than drop it.
+        let mut m = self.misuse.lock().unwrap_or_else(PoisonError::into_inner);
+        m.push(Misuse { problem, path });
+    }
+
+    /// A top-level attribute, decoded when wholly known. A name the schema
+    /// does not have, or a value that does not decode into `T`, reads as
+    /// unknown and makes validation fail with an internal error.
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Val<T> {
+        if let Some(block) = self.block
+            && !block.has_name(name)
+        {
+            self.record(
+                format!("read configuration attribute `{name}`, which its schema does not have"),
+                None,
+            );
+            return Val::Unknown;
+        }
         let v = self.value.attr(name);
         if v.is_null() {
             Val::Null
         } else if !v.is_wholly_known() {
             Val::Unknown
         } else {
-            from_value(v).map(Val::Known).unwrap_or(Val::Unknown)
+            match from_value(v) {
+                Ok(t) => Val::Known(t),
+                Err(e) => {
+                    self.record(
+                        format!(
+                            "read configuration attribute `{name}` as {}, which its value does not decode into: {e}",
+                            std::any::type_name::<T>()
+                        ),
+                        Some(AttrPath::new(name)),
+                    );
+                    Val::Unknown
+                }
+            }
         }
     }
 
@@ -162,6 +216,43 @@ impl<'a> ConfigView<'a> {
     pub fn value(&self) -> &Value {
         self.value
     }
+}
+
+/// A misuse of [`ConfigView`] or [`Plan`] by the provider's code.
+#[derive(Debug, Clone)]
+pub(crate) struct Misuse {
+    /// What the code did, e.g. "set planned attribute `x`, which its schema does not have".
+    pub problem: String,
+    pub path: Option<AttrPath>,
+}
+
+/// The runtime's handle on what a [`ConfigView`] recorded.
+pub(crate) struct MisuseLog(Arc<Mutex<Vec<Misuse>>>);
+
+impl MisuseLog {
+    pub(crate) fn diagnostics(&self, type_name: &str) -> Diagnostics {
+        let misuse = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        misuse_diagnostics(type_name, misuse)
+    }
+}
+
+/// Internal-error diagnostics for misuse, naming the type and the attribute.
+pub(crate) fn misuse_diagnostics(type_name: &str, misuse: Vec<Misuse>) -> Diagnostics {
+    let mut diags = Diagnostics::new();
+    for m in misuse {
+        let d = Diagnostic::error(
+            "Provider internal error",
+            format!(
+                "The provider's code for {type_name} {}. Please report this bug.",
+                m.problem
+            ),
+        );
+        diags.push(match m.path {
+            Some(p) => d.at(p),
+            None => d,
+        });
+    }
+    diags
 }
 
 /// A managed resource type.
@@ -270,6 +361,9 @@ pub(crate) struct ApplyOutcome {
 pub trait AnyResource<P>: Send + Sync {
     fn type_name(&self) -> &'static str;
     fn schema(&self) -> Schema;
+    /// Whether the model matches the schema in names, types and optionality
+    /// (see [`crate::check_model`]); for a test over every resource.
+    fn check_model(&self) -> Result<(), Vec<String>>;
     #[doc(hidden)]
     async fn validate_value(&self, schema: &Schema, config: &Value) -> Diagnostics;
     #[doc(hidden)]
@@ -322,10 +416,16 @@ where
         Resource::schema(self)
     }
 
+    fn check_model(&self) -> Result<(), Vec<String>> {
+        crate::check_model::<R::Model>(Resource::type_name(self), &Resource::schema(self))
+    }
+
     async fn validate_value(&self, schema: &Schema, config: &Value) -> Diagnostics {
         let mut diags = Diagnostics::new();
         schema.block.validate(config, &AttrPath::root(), &mut diags);
-        diags.extend(self.validate(&ConfigView::new(config)).await);
+        let (view, misuse) = ConfigView::checked(config, &schema.block);
+        diags.extend(self.validate(&view).await);
+        diags.extend(misuse.diagnostics(Resource::type_name(self)));
         diags
     }
 
@@ -343,10 +443,21 @@ where
                 config: config.clone(),
                 planned: Value::Null,
                 requires_replace: Vec::new(),
+                misuse: Vec::new(),
             });
         }
         let mut plan = plan_resource(&schema.block, prior, proposed, config);
-        self.modify_plan(ctx, &mut plan).await?;
+        let result = self.modify_plan(ctx, &mut plan).await;
+        let misuse = std::mem::take(&mut plan.misuse);
+        if !misuse.is_empty() {
+            // A wrong name fails the plan: its change would otherwise be lost.
+            let mut diags = misuse_diagnostics(Resource::type_name(self), misuse);
+            if let Err(d) = result {
+                diags.extend(d);
+            }
+            return Err(diags);
+        }
+        result?;
         Ok(plan)
     }
 
@@ -422,6 +533,9 @@ where
 pub trait AnyDataSource<P>: Send + Sync {
     fn type_name(&self) -> &'static str;
     fn schema(&self) -> Schema;
+    /// Whether the model matches the schema in names, types and optionality
+    /// (see [`crate::check_model`]); for a test over every data source.
+    fn check_model(&self) -> Result<(), Vec<String>>;
     #[doc(hidden)]
     async fn validate_value(&self, schema: &Schema, config: &Value) -> Diagnostics;
     #[doc(hidden)]
@@ -442,10 +556,16 @@ where
         DataSource::schema(self)
     }
 
+    fn check_model(&self) -> Result<(), Vec<String>> {
+        crate::check_model::<D::Model>(DataSource::type_name(self), &DataSource::schema(self))
+    }
+
     async fn validate_value(&self, schema: &Schema, config: &Value) -> Diagnostics {
         let mut diags = Diagnostics::new();
         schema.block.validate(config, &AttrPath::root(), &mut diags);
-        diags.extend(self.validate(&ConfigView::new(config)).await);
+        let (view, misuse) = ConfigView::checked(config, &schema.block);
+        diags.extend(self.validate(&view).await);
+        diags.extend(misuse.diagnostics(DataSource::type_name(self)));
         diags
     }
 
@@ -453,5 +573,175 @@ where
         let model: D::Model = from_value(config).map_err(|e| model_error("configuration", e))?;
         let state = self.read(ctx, model).await?;
         encode_model(&state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::schema::Attribute;
+
+    /// What the test resource's `validate` and `modify_plan` do wrong (or right).
+    #[derive(Clone, Copy)]
+    enum Mistake {
+        None,
+        GetUnknownName,
+        GetWrongType,
+        SetUnknownName,
+        SetUnknownUnknownName,
+        ReplaceUnknownName,
+    }
+
+    struct Thing(Mistake);
+
+    #[derive(Serialize, Deserialize)]
+    struct ThingModel {
+        name: String,
+        id: Option<String>,
+    }
+
+    #[async_trait]
+    impl Resource<()> for Thing {
+        type Model = ThingModel;
+        fn type_name(&self) -> &'static str {
+            "test_thing"
+        }
+        fn schema(&self) -> Schema {
+            Schema::new("thing")
+                .attribute(Attribute::string("name").required())
+                .attribute(Attribute::string("id").computed())
+        }
+        async fn validate(&self, config: &ConfigView<'_>) -> Diagnostics {
+            let mut diags = Diagnostics::new();
+            let name = match self.0 {
+                Mistake::GetUnknownName => config.get::<String>("nmae"),
+                Mistake::GetWrongType => match config.get::<i64>("name") {
+                    Val::Known(n) => Val::Known(n.to_string()),
+                    Val::Null => Val::Null,
+                    Val::Unknown => Val::Unknown,
+                },
+                _ => config.get::<String>("name"),
+            };
+            // The check the misuse would skip: it reads the name as unknown.
+            if name == Val::Known("forbidden".to_string()) {
+                diags.error("Forbidden name", "no");
+            }
+            diags
+        }
+        async fn modify_plan(&self, _ctx: &Ctx<()>, plan: &mut Plan) -> Result<(), Diagnostics> {
+            match self.0 {
+                Mistake::SetUnknownName => plan.set("idd", "x"),
+                Mistake::SetUnknownUnknownName => plan.set_unknown("idd"),
+                Mistake::ReplaceUnknownName => plan.require_replace("nmae"),
+                _ => {
+                    plan.set("id", "planned-id");
+                    plan.require_replace("name");
+                }
+            }
+            Ok(())
+        }
+        async fn create(&self, _c: &Ctx<()>, m: ThingModel) -> Result<ThingModel, ApplyError<ThingModel>> {
+            Ok(m)
+        }
+        async fn read(&self, _c: &Ctx<()>, m: ThingModel) -> Result<Option<ThingModel>, Diagnostics> {
+            Ok(Some(m))
+        }
+        async fn update(
+            &self,
+            _c: &Ctx<()>,
+            _p: ThingModel,
+            m: ThingModel,
+        ) -> Result<ThingModel, ApplyError<ThingModel>> {
+            Ok(m)
+        }
+        async fn delete(&self, _c: &Ctx<()>, _m: ThingModel) -> Result<(), Diagnostics> {
+            Ok(())
+        }
+    }
+
+    fn config(name: &str) -> Value {
+        Value::Object(BTreeMap::from([
+            ("name".to_string(), Value::from(name)),
+            ("id".to_string(), Value::Null),
+        ]))
+    }
+
+    async fn validate(mistake: Mistake, name: &str) -> Diagnostics {
+        let r = Thing(mistake);
+        AnyResource::<()>::validate_value(&r, &Resource::schema(&r), &config(name)).await
+    }
+
+    async fn plan(mistake: Mistake) -> Result<Plan, Diagnostics> {
+        let r = Thing(mistake);
+        let ctx = Ctx::new(Arc::new(()), CancellationToken::new(), Value::Null);
+        let prior = Value::Object(BTreeMap::from([
+            ("name".to_string(), Value::from("a")),
+            ("id".to_string(), Value::from("old-id")),
+        ]));
+        let c = config("b");
+        AnyResource::<()>::plan_value(&r, &ctx, &Resource::schema(&r), &prior, &c, &c).await
+    }
+
+    fn internal_error_naming(diags: &Diagnostics, name: &str) -> bool {
+        diags.iter().any(|d| {
+            d.is_error()
+                && d.summary == "Provider internal error"
+                && d.detail.contains(&format!("`{name}`"))
+                && d.detail.contains("test_thing")
+        })
+    }
+
+    #[tokio::test]
+    async fn validation_reads_by_schema_names_pass() {
+        assert!(validate(Mistake::None, "ok").await.is_empty());
+        assert!(validate(Mistake::None, "forbidden").await.has_errors());
+    }
+
+    #[tokio::test]
+    async fn reading_a_name_the_schema_lacks_fails_validation() {
+        let diags = validate(Mistake::GetUnknownName, "forbidden").await;
+        assert!(internal_error_naming(&diags, "nmae"), "{diags}");
+        assert!(
+            diags.iter().all(|d| d.path.is_none()),
+            "no path to a missing attribute: {diags}"
+        );
+        // Fails closed even where the skipped check would have passed.
+        assert!(internal_error_naming(
+            &validate(Mistake::GetUnknownName, "ok").await,
+            "nmae"
+        ));
+    }
+
+    #[tokio::test]
+    async fn reading_a_value_as_the_wrong_type_fails_validation() {
+        let diags = validate(Mistake::GetWrongType, "ok").await;
+        assert!(internal_error_naming(&diags, "name"), "{diags}");
+        assert!(diags.iter().any(|d| d.detail.contains("i64")), "{diags}");
+        assert!(diags.iter().any(|d| d.path == Some(AttrPath::new("name"))), "{diags}");
+    }
+
+    #[tokio::test]
+    async fn plan_changes_by_schema_names_apply() {
+        let plan = plan(Mistake::None).await.expect("plan");
+        assert_eq!(plan.planned_value().attr("id"), &Value::from("planned-id"));
+        assert_eq!(plan.requires_replace, vec![AttrPath::new("name")]);
+    }
+
+    #[tokio::test]
+    async fn plan_changes_to_names_the_schema_lacks_fail_the_plan() {
+        for (mistake, name) in [
+            (Mistake::SetUnknownName, "idd"),
+            (Mistake::SetUnknownUnknownName, "idd"),
+            (Mistake::ReplaceUnknownName, "nmae"),
+        ] {
+            match plan(mistake).await {
+                Ok(p) => panic!("planned {:?} despite `{name}`", p.planned_value()),
+                Err(diags) => assert!(internal_error_naming(&diags, name), "{diags}"),
+            }
+        }
     }
 }

@@ -15,6 +15,13 @@ pub trait Validator: Send + Sync {
     /// What the validator requires, for docs ("one of `a`, `b`").
     fn description(&self) -> String;
     fn validate(&self, value: &Value, path: &AttrPath, diags: &mut Diagnostics);
+    /// A value the validator accepts, if it can name one. The model check
+    /// ([`crate::check_model`]) samples the attribute with it, so that a model
+    /// field narrower than the attribute's type (an enum for a `one_of`
+    /// string) decodes.
+    fn example(&self) -> Option<Value> {
+        None
+    }
 }
 
 /// Decides whether two values of an attribute mean the same thing (for
@@ -301,6 +308,11 @@ impl Block {
         self.attributes.iter().find(|a| a.name == name)
     }
 
+    /// Whether `name` is one of this block's attributes or nested blocks.
+    pub(crate) fn has_name(&self, name: &str) -> bool {
+        self.find_attribute(name).is_some() || self.blocks.iter().any(|b| b.type_name == name)
+    }
+
     fn to_proto(&self, version: i64) -> pb::schema::Block {
         pb::schema::Block {
             version,
@@ -438,6 +450,9 @@ pub mod validators {
             let quoted: Vec<String> = self.0.iter().map(|s| format!("`{s}`")).collect();
             format!("one of {}", quoted.join(", "))
         }
+        fn example(&self) -> Option<Value> {
+            self.0.first().map(|s| Value::String(s.clone()))
+        }
         fn validate(&self, value: &Value, path: &AttrPath, diags: &mut Diagnostics) {
             if let Some(s) = value.as_str()
                 && !self.0.iter().any(|a| a == s)
@@ -463,6 +478,9 @@ pub mod validators {
     impl Validator for IntBetween {
         fn description(&self) -> String {
             format!("a whole number from {} to {}", self.0, self.1)
+        }
+        fn example(&self) -> Option<Value> {
+            Some(Value::from(self.0))
         }
         fn validate(&self, value: &Value, path: &AttrPath, diags: &mut Diagnostics) {
             let Some(n) = value.as_number() else { return };

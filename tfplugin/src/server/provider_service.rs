@@ -277,7 +277,9 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
             self.schema
                 .block
                 .validate(&config, &crate::AttrPath::root(), &mut diags);
-            diags.extend(self.provider.validate(&ConfigView::new(&config)).await);
+            let (view, misuse) = ConfigView::checked(&config, &self.schema.block);
+            diags.extend(self.provider.validate(&view).await);
+            diags.extend(misuse.diagnostics(&format!("the provider block of {}", self.provider.type_name())));
             Ok::<_, Diagnostics>(diags)
         }
         .await;
@@ -368,13 +370,23 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         let result = async {
             let config = decode(r.config.as_ref(), &self.ty)?;
             register_sensitive(&self.schema, &config);
+            let (view, misuse) = ConfigView::checked(&config, &self.schema.block);
             let data = self
                 .provider
                 .configure(ConfigureRequest {
                     terraform_version: &r.terraform_version,
-                    config: ConfigView::new(&config),
+                    config: view,
                 })
-                .await?;
+                .await;
+            let misuse = misuse.diagnostics(&format!("the provider block of {}", self.provider.type_name()));
+            let data = match data {
+                Ok(data) if misuse.is_empty() => data,
+                Ok(_) => return Err(misuse),
+                Err(mut d) => {
+                    d.extend(misuse);
+                    return Err(d);
+                }
+            };
             if let Ok(mut slot) = self.configured.write() {
                 *slot = Some(Arc::new(data));
             }
@@ -721,6 +733,13 @@ mod tests {
                 .version(1)
                 .attribute(Attribute::string("name").required())
         }
+        async fn validate(&self, config: &ConfigView<'_>) -> Diagnostics {
+            // A provider bug on request: reading a name the schema does not have.
+            if config.get::<String>("name") == crate::Val::Known("misread".to_string()) {
+                let _ = config.get::<String>("nmae");
+            }
+            Diagnostics::new()
+        }
         async fn create(
             &self,
             _c: &Ctx<()>,
@@ -926,6 +945,45 @@ mod tests {
                 .diagnostics
                 .iter()
                 .any(|d| d.summary == "Unsupported resource move")
+        );
+    }
+
+    #[tokio::test]
+    async fn validate_resource_config_fails_when_the_provider_reads_a_name_the_schema_lacks() {
+        let service = ProviderService::new(TestProvider);
+        let ty = service.resources["test_versioned"].ty().clone();
+        let validate = |name: &str| {
+            let config = Value::Object([("name".to_string(), Value::from(name))].into_iter().collect());
+            Request::new(pb::validate_resource_config::Request {
+                type_name: "test_versioned".into(),
+                config: Some(pb::DynamicValue {
+                    msgpack: value::encode_msgpack(&config, &ty).expect("encode"),
+                    json: Vec::new(),
+                }),
+                client_capabilities: None,
+            })
+        };
+        let fine = service
+            .validate_resource_config(validate("fine"))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert!(fine.diagnostics.is_empty(), "{:?}", fine.diagnostics);
+
+        let misread = service
+            .validate_resource_config(validate("misread"))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert!(
+            misread
+                .diagnostics
+                .iter()
+                .any(|d| d.severity == pb::diagnostic::Severity::Error as i32
+                    && d.summary == "Provider internal error"
+                    && d.detail.contains("`nmae`")),
+            "{:?}",
+            misread.diagnostics
         );
     }
 }
