@@ -425,3 +425,32 @@ fn a_role_opted_out_of_exclusivity_leaves_every_policy_alone() {
     ws.destroy().expect_ok();
     assert!(Aws::shared().role(role).is_none());
 }
+
+/// A `timeouts` block used to make the state unencodable (the model carried
+/// a `delete` the block does not have): the apply failed after PutRolePolicy.
+#[test]
+fn a_timeouts_block_is_kept_in_state() {
+    let role = "acc-pol-timeouts";
+    let ws = Workspace::new(role);
+    ws.config(&config(
+        role,
+        r#"resource "vantage_aws_role_policy" "root" {
+  role   = vantage_aws_cross_account_role.this.name
+  name   = "root"
+  preset = "root"
+  timeouts {
+    create = "3m"
+  }
+}"#,
+    ));
+    ws.apply().expect_ok();
+    ws.plan().expect_empty_plan();
+    assert_eq!(
+        ws.state()["values"]["root_module"]["resources"]
+            .as_array()
+            .and_then(|all| all.iter().find(|r| r["type"] == "vantage_aws_role_policy"))
+            .map(|r| r["values"]["timeouts"]["create"].clone()),
+        Some(serde_json::json!("3m"))
+    );
+    ws.destroy().expect_ok();
+}

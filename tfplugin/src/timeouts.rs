@@ -47,6 +47,24 @@ impl Timeouts {
     }
 }
 
+/// The model of a `timeouts` block of only `create` and `update`, for
+/// resources whose delete is one call (a model field the schema lacks would
+/// make every state with the block fail to encode).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteTimeouts {
+    pub create: Option<String>,
+    pub update: Option<String>,
+}
+
+impl WriteTimeouts {
+    pub fn create_or(&self, default: Duration) -> Duration {
+        Timeouts::pick(self.create.as_ref(), default)
+    }
+    pub fn update_or(&self, default: Duration) -> Duration {
+        Timeouts::pick(self.update.as_ref(), default)
+    }
+}
+
 /// Parses Go's duration syntax: a sequence of decimal numbers with units
 /// `ns`, `us`, `ms`, `s`, `m`, `h` ("1h30m", "2.5s").
 pub fn parse_duration(text: &str) -> Result<Duration, String> {

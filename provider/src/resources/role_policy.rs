@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tfplugin::schema::validators::{custom, one_of};
-use tfplugin::timeouts::{self, Timeouts};
+use tfplugin::timeouts::{self, WriteTimeouts};
 use tfplugin::{
     ApplyError, AttrPath, Attribute, ConfigView, Ctx, Diagnostic, Diagnostics, Plan, Resource, Schema, Val, Value,
 };
@@ -34,7 +34,7 @@ pub struct RolePolicyModel {
     pub cur_bucket: Option<String>,
     pub allow_write_actions: Option<bool>,
     pub allow_data_reads: Option<bool>,
-    pub timeouts: Option<Timeouts>,
+    pub timeouts: Option<WriteTimeouts>,
 }
 
 /// The policy granting Vantage read access to CUR files in `bucket`.
