@@ -156,6 +156,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn role_paths_start_and_end_with_a_slash() {
+        assert!(validate_role_path("/").is_ok());
+        assert!(validate_role_path("/team/").is_ok());
+        assert!(validate_role_path("team").is_err());
+        assert!(validate_role_path("/a//b/").is_err());
+        assert!(validate_role_path(&format!("/{}/", "x".repeat(511))).is_err());
+    }
+
+    #[test]
     fn policy_and_principal_arns_are_checked_part_by_part() {
         assert!(check_policy_arn("arn:aws:iam::123456789012:policy/b").is_ok());
         assert!(check_policy_arn("arn:aws:iam::aws:policy/job-function/ViewOnlyAccess").is_ok());

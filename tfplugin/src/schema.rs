@@ -505,6 +505,21 @@ pub mod validators {
         Custom(description.to_string(), check)
     }
 
+    /// A rule for a string attribute (null and unknown pass), or for every
+    /// string of a set or list attribute.
+    pub fn string<F>(description: &str, check: F) -> impl Validator + use<F>
+    where
+        F: Fn(&str) -> Result<(), String> + Send + Sync + 'static,
+    {
+        Custom(description.to_string(), move |v: &Value| {
+            match (v.as_str(), v.elements()) {
+                (Some(s), _) => check(s),
+                (None, Some(items)) => items.iter().filter_map(Value::as_str).try_for_each(&check),
+                _ => Ok(()),
+            }
+        })
+    }
+
     struct Custom<F>(String, F);
 
     impl<F> Validator for Custom<F>

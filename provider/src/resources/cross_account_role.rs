@@ -14,14 +14,14 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tfplugin::schema::validators::{custom, int_between};
+use tfplugin::schema::validators::{int_between, string};
 use tfplugin::timeouts::{self, Timeouts};
 use tfplugin::{
     ApplyError, AttrPath, Attribute, ConfigView, Ctx, Diagnostic, Diagnostics, Plan, Resource, Schema, Value,
 };
 
 use crate::ProviderData;
-use crate::arn::{check_policy_arn, check_principal_arn};
+use crate::arn::{check_policy_arn, check_principal_arn, validate_role_name, validate_role_path};
 use crate::aws::iam::{self, Problem, RoleFacts, RoleSettings};
 use crate::inline_policies::{self, Ownership};
 use crate::policy;
@@ -78,46 +78,14 @@ impl RoleModel {
     }
 }
 
-fn path_check(v: &Value) -> Result<(), String> {
-    v.as_str().map_or(Ok(()), crate::arn::validate_role_path)
-}
-
-fn external_id_check(v: &Value) -> Result<(), String> {
-    v.as_str().map_or(Ok(()), policy::trust::validate_external_id)
-}
-
-fn name_check(v: &Value) -> Result<(), String> {
-    v.as_str().map_or(Ok(()), crate::arn::validate_role_name)
-}
-
-fn boundary_check(v: &Value) -> Result<(), String> {
-    v.as_str().map_or(Ok(()), check_policy_arn)
-}
-
-fn principal_check(v: &Value) -> Result<(), String> {
-    v.as_str().map_or(Ok(()), check_principal_arn)
-}
-
-fn managed_arn_check(v: &Value) -> Result<(), String> {
-    let Some(items) = v.elements() else { return Ok(()) };
-    for item in items {
-        if let Some(s) = item.as_str() {
-            check_policy_arn(s)?;
-        }
-    }
-    Ok(())
-}
-
 impl CrossAccountRole {
     /// Plans `exclusive_inline_policies` and `inline_policy_names` (see
     /// `crate::inline_policies`), and tells this process's role policies
     /// whether the role keeps only the names it lists.
     fn plan_inline_policies(ctx: &Ctx<ProviderData>, plan: &mut Plan, prior: Option<&RoleModel>) {
         let config = plan.config_value();
-        let ownership = Ownership::from_config(
-            &config.attr("inline_policies"),
-            &config.attr("exclusive_inline_policies"),
-        );
+        let ownership =
+            Ownership::from_config(config.attr("inline_policies"), config.attr("exclusive_inline_policies"));
         let role = config.attr("name").as_str().map(str::to_string);
         if let Some(role) = &role {
             ctx.provider()
@@ -241,14 +209,17 @@ impl Resource<ProviderData> for CrossAccountRole {
             Attribute::string("name")
                 .default(DEFAULT_NAME)
                 .requires_replace()
-                .validator(custom("1-64 characters of letters, digits and `_+=,.@-`", name_check))
+                .validator(string(
+                    "1-64 characters of letters, digits and `_+=,.@-`",
+                    validate_role_name,
+                ))
                 .description("Role name."),
         )
         .attribute(
             Attribute::string("path")
                 .default("/")
                 .requires_replace()
-                .validator(custom("an IAM path such as `/` or `/vantage/`", path_check))
+                .validator(string("an IAM path such as `/` or `/vantage/`", validate_role_path))
                 .description("IAM path of the role."),
         )
         .attribute(
@@ -259,7 +230,7 @@ impl Resource<ProviderData> for CrossAccountRole {
         .attribute(
             Attribute::string("vantage_principal_arn")
                 .optional_computed()
-                .validator(custom("an IAM principal ARN", principal_check))
+                .validator(string("an IAM principal ARN", check_principal_arn))
                 .description(
                     "The principal allowed to assume the role. Defaults to Vantage's principal from \
                      `/v1/integrations/aws/info` (the `iam_role_arn` of `vantage_aws_provider_info`).",
@@ -269,9 +240,9 @@ impl Resource<ProviderData> for CrossAccountRole {
             Attribute::string("external_id")
                 .optional_computed()
                 .sensitive()
-                .validator(custom(
+                .validator(string(
                     "2-1224 characters of letters, digits and `_+=,.@:/-`",
-                    external_id_check,
+                    policy::trust::validate_external_id,
                 ))
                 .description(
                     "The external id the trust policy requires (`sts:ExternalId`). Defaults to your Vantage \
@@ -281,7 +252,7 @@ impl Resource<ProviderData> for CrossAccountRole {
         .attribute(
             Attribute::string("permissions_boundary")
                 .optional()
-                .validator(custom("an IAM policy ARN", boundary_check))
+                .validator(string("an IAM policy ARN", check_policy_arn))
                 .description("ARN of a managed policy used as the role's permissions boundary."),
         )
         .attribute(
@@ -293,7 +264,7 @@ impl Resource<ProviderData> for CrossAccountRole {
         .attribute(
             Attribute::string_set("managed_policy_arns")
                 .optional_computed()
-                .validator(custom("a set of managed policy ARNs", managed_arn_check))
+                .validator(string("a set of managed policy ARNs", check_policy_arn))
                 .description(
                     "Managed policies attached to the role. When set, exactly these are attached and any \
                      other is detached. When unset, `arn:<partition>:iam::aws:policy/job-function/ViewOnlyAccess` \
@@ -543,7 +514,7 @@ impl Resource<ProviderData> for CrossAccountRole {
     }
 
     async fn import(&self, ctx: &Ctx<ProviderData>, id: &str) -> Result<RoleModel, Diagnostics> {
-        name_check(&Value::from(id)).map_err(|e| {
+        validate_role_name(id).map_err(|e| {
             Diagnostics::from(Diagnostic::error(
                 "Invalid import id",
                 format!("{e}. Import the role by its name."),
@@ -593,23 +564,5 @@ impl Resource<ProviderData> for CrossAccountRole {
             }
         }
         diags
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_and_paths_are_checked() {
-        assert!(name_check(&Value::from("vantage_cross_account_connection")).is_ok());
-        assert!(name_check(&Value::from("has space")).is_err());
-        assert!(name_check(&Value::from("x".repeat(65))).is_err());
-        assert!(path_check(&Value::from("/")).is_ok());
-        assert!(path_check(&Value::from("/team/")).is_ok());
-        assert!(path_check(&Value::from("team")).is_err());
-        assert!(boundary_check(&Value::from("arn:aws:iam::123456789012:policy/b")).is_ok());
-        assert!(boundary_check(&Value::from("arn:aws:iam::aws:policy/job-function/ViewOnlyAccess")).is_ok());
-        assert!(boundary_check(&Value::from("boundary")).is_err());
     }
 }
