@@ -72,15 +72,6 @@ impl Tf {
         Ok(Tf { dir, env })
     }
 
-    pub(crate) fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Sets a Terraform variable for every run in this directory.
-    pub(crate) fn var(&mut self, name: &str, value: &str) {
-        self.env.push((format!("TF_VAR_{name}"), value.to_string()));
-    }
-
     pub(crate) fn config(&self, body: &str) -> anyhow::Result<()> {
         let text = format!(
             "terraform {{\n  required_providers {{\n    vantage = {{ source = \"terraform.local/vantage/vantage\" }}\n  }}\n}}\n{body}\n"

