@@ -442,18 +442,20 @@ pub async fn attach_managed_policy(
 
 /// DetachRolePolicy; a policy that is not attached counts as detached.
 pub async fn detach_managed_policy(iam: &Client, name: &str, policy_arn: &str) -> Result<(), IamError> {
-    match iam
+    let detached = iam
         .detach_role_policy()
         .role_name(name)
         .policy_arn(policy_arn)
         .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let e = IamError::from_sdk(format!("DetachRolePolicy {name} {policy_arn}"), &e);
-            if e.is(Problem::NotFound) { Ok(()) } else { Err(e) }
-        }
+        .await;
+    gone_is_done(detached.map_err(|e| IamError::from_sdk(format!("DetachRolePolicy {name} {policy_arn}"), &e)))
+}
+
+/// For removals: what is not there any more is removed.
+fn gone_is_done<T>(result: Result<T, IamError>) -> Result<(), IamError> {
+    match result {
+        Err(e) if e.is(Problem::NotFound) => Ok(()),
+        other => other.map(drop),
     }
 }
 
@@ -503,10 +505,7 @@ pub async fn delete_role(
             .map_err(|e| IamError::from_sdk(format!("DeleteRole {name}"), &e))
     })
     .await;
-    match deleted {
-        Err(e) if e.is(Problem::NotFound) => Ok(()),
-        other => other,
-    }
+    gone_is_done(deleted)
 }
 
 /// GetRolePolicy: the URL-decoded document, `None` when there is no such policy.
@@ -544,13 +543,8 @@ pub async fn put_inline_policy(
 
 /// DeleteRolePolicy; a policy that is not there counts as deleted.
 pub async fn delete_inline_policy(iam: &Client, role: &str, name: &str) -> Result<(), IamError> {
-    match iam.delete_role_policy().role_name(role).policy_name(name).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let e = IamError::from_sdk(format!("DeleteRolePolicy {role}/{name}"), &e);
-            if e.is(Problem::NotFound) { Ok(()) } else { Err(e) }
-        }
-    }
+    let deleted = iam.delete_role_policy().role_name(role).policy_name(name).send().await;
+    gone_is_done(deleted.map_err(|e| IamError::from_sdk(format!("DeleteRolePolicy {role}/{name}"), &e)))
 }
 
 #[cfg(test)]
