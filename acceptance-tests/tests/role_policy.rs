@@ -282,6 +282,16 @@ resource "vantage_aws_role_policy" "presets" {{
     )
 }
 
+/// A role named `role` with `extra` lines, for [`presets_on_role`].
+fn named_role(role: &str, extra: &str) -> String {
+    format!(
+        r#"resource "vantage_aws_cross_account_role" "this" {{
+  name = "{role}"
+{extra}
+}}"#
+    )
+}
+
 const PRESET_NAMES: [&str; 3] = ["cloudwatch", "resources", "root"];
 const READ_ONLY: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:Describe*","Resource":"*"}]}"#;
@@ -345,11 +355,9 @@ fn policies_attached_without_inline_policies_survive_every_apply() {
 fn an_exclusive_role_keeps_the_policies_it_names_and_refuses_one_it_does_not() {
     let role = "acc-pol-exclusive";
     let ws = Workspace::new(role);
-    ws.config(&presets_on_role(&format!(
-        r#"resource "vantage_aws_cross_account_role" "this" {{
-  name            = "{role}"
-  inline_policies = ["root", "cloudwatch", "resources"]
-}}"#
+    ws.config(&presets_on_role(&named_role(
+        role,
+        r#"  inline_policies = ["root", "cloudwatch", "resources"]"#,
     )));
     for round in 0..2 {
         ws.apply().expect_ok();
@@ -363,21 +371,15 @@ fn an_exclusive_role_keeps_the_policies_it_names_and_refuses_one_it_does_not() {
     assert_eq!(inline_names(role), PRESET_NAMES, "the unnamed policy is removed");
 
     // A role policy the role does not name would be deleted by the role's next apply.
-    ws.config(&presets_on_role(&format!(
-        r#"resource "vantage_aws_cross_account_role" "this" {{
-  name            = "{role}"
-  inline_policies = ["root", "cloudwatch"]
-}}"#
+    ws.config(&presets_on_role(&named_role(
+        role,
+        r#"  inline_policies = ["root", "cloudwatch"]"#,
     )));
     ws.plan()
         .expect_error("Inline policy not named on its role")
         .expect_error(r#"Add "resources" to the role's `inline_policies`"#);
     assert_eq!(inline_names(role), PRESET_NAMES, "a refused plan changes nothing");
-    ws.config(&presets_on_role(&format!(
-        r#"resource "vantage_aws_cross_account_role" "this" {{
-  name = "{role}"
-}}"#
-    )));
+    ws.config(&presets_on_role(&named_role(role, "")));
     ws.destroy().expect_ok();
 }
 
@@ -385,11 +387,9 @@ fn an_exclusive_role_keeps_the_policies_it_names_and_refuses_one_it_does_not() {
 fn a_role_opted_out_of_exclusivity_leaves_every_policy_alone() {
     let role = "acc-pol-nonexclusive";
     let ws = Workspace::new(role);
-    ws.config(&presets_on_role(&format!(
-        r#"resource "vantage_aws_cross_account_role" "this" {{
-  name                      = "{role}"
-  exclusive_inline_policies = false
-}}"#
+    ws.config(&presets_on_role(&named_role(
+        role,
+        r#"  exclusive_inline_policies = false"#,
     )));
     for round in 0..2 {
         ws.apply().expect_ok();
@@ -408,20 +408,14 @@ fn a_role_opted_out_of_exclusivity_leaves_every_policy_alone() {
     assert!(inline_names(role).contains(&"added-by-hand".to_string()));
 
     // Exclusive without a list would remove the role policies' own work: refused.
-    ws.config(&presets_on_role(&format!(
-        r#"resource "vantage_aws_cross_account_role" "this" {{
-  name                      = "{role}"
-  exclusive_inline_policies = true
-}}"#
+    ws.config(&presets_on_role(&named_role(
+        role,
+        r#"  exclusive_inline_policies = true"#,
     )));
     ws.plan()
         .expect_error("exclusive_inline_policies needs inline_policies")
         .expect_error("inline_policies = \\[\\]");
-    ws.config(&presets_on_role(&format!(
-        r#"resource "vantage_aws_cross_account_role" "this" {{
-  name = "{role}"
-}}"#
-    )));
+    ws.config(&presets_on_role(&named_role(role, "")));
     ws.destroy().expect_ok();
     assert!(Aws::shared().role(role).is_none());
 }
