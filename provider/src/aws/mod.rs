@@ -6,3 +6,4 @@
 pub mod clients;
 pub mod cur;
 pub mod errors;
+pub mod s3;
