@@ -909,6 +909,75 @@ async fn scan(client: &aws_sdk_costandusagereport::Client) -> Result<Vec<SdkDefi
 mod tests {
     use super::*;
 
+    fn settings(format: &str, compression: &str, versioning: &str, prefix: &str, artifacts: &[&str]) -> Choices {
+        Choices {
+            format: Some(format.into()),
+            compression: Some(compression.into()),
+            versioning: Some(versioning.into()),
+            prefix: Some(prefix.into()),
+            artifacts: Some(artifacts.iter().map(|a| a.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn module_defaults_are_valid() {
+        assert!(rule_violations(&settings("textORcsv", "GZIP", "OVERWRITE_REPORT", "daily-v1", &[])).is_empty());
+        assert!(rule_violations(&settings("Parquet", "Parquet", "OVERWRITE_REPORT", "p", &["ATHENA"])).is_empty());
+        assert!(
+            rule_violations(&settings(
+                "textORcsv",
+                "ZIP",
+                "CREATE_NEW_REPORT",
+                "",
+                &["REDSHIFT", "QUICKSIGHT"]
+            ))
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn each_rule_names_the_combination_and_the_fix() {
+        let e = rule_violations(&settings("Parquet", "GZIP", "OVERWRITE_REPORT", "p", &[]));
+        assert!(
+            e.len() == 1
+                && e[0]
+                    .1
+                    .contains("format = \"Parquet\" cannot be combined with compression = \"GZIP\"")
+        );
+        let e = rule_violations(&settings(
+            "Parquet",
+            "Parquet",
+            "OVERWRITE_REPORT",
+            "p",
+            &["ATHENA", "REDSHIFT"],
+        ));
+        assert!(e.iter().any(|(_, m)| m.contains("ATHENA must be the only")));
+        assert!(
+            e.iter()
+                .any(|(_, m)| m.contains("REDSHIFT needs format = \"textORcsv\""))
+        );
+        let e = rule_violations(&settings("textORcsv", "GZIP", "CREATE_NEW_REPORT", "", &["ATHENA"]));
+        let blamed: Vec<Setting> = e.iter().map(|(s, _)| *s).collect();
+        assert_eq!(blamed, vec![Setting::Format, Setting::Versioning, Setting::Prefix]);
+        let e = rule_violations(&settings(
+            "Parquet",
+            "Parquet",
+            "OVERWRITE_REPORT",
+            "p",
+            &["QUICKSIGHT"],
+        ));
+        assert!(e[0].1.contains("QUICKSIGHT needs"));
+    }
+
+    #[test]
+    fn names_prefixes_and_buckets_follow_the_api_patterns() {
+        assert!(check_report_name("VantageReport-0123456789").is_ok());
+        assert!(check_report_name("has space").is_err());
+        assert!(check_prefix("").is_ok());
+        assert!(check_prefix("a b").is_err());
+        assert!(check_bucket_name("arn:aws:s3:::b").is_err_and(|e| e.contains("not its ARN")));
+    }
+
     #[test]
     fn arns_name_us_east_1() {
         assert_eq!(

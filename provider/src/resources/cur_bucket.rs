@@ -83,19 +83,11 @@ fn public_access_block_type() -> Type {
     Type::object(PUBLIC_ACCESS_BLOCK_FIELDS.map(|f| (f, Type::Bool)))
 }
 
-fn public_access_block_value(b: PublicAccessBlock) -> Value {
-    let values = [
-        b.block_public_acls,
-        b.ignore_public_acls,
-        b.block_public_policy,
-        b.restrict_public_buckets,
-    ];
-    let fields = PUBLIC_ACCESS_BLOCK_FIELDS.iter().zip(values);
-    Value::Object(
-        fields
-            .map(|(f, v)| (f.to_string(), Value::from(v)))
-            .collect::<BTreeMap<_, _>>(),
-    )
+/// The planned `public_access_block`: all four settings on.
+fn all_public_access_blocked() -> Value {
+    Value::Object(BTreeMap::from(
+        PUBLIC_ACCESS_BLOCK_FIELDS.map(|f| (f.to_string(), Value::from(true))),
+    ))
 }
 
 // ---------------------------------------------------------------------------
@@ -405,10 +397,7 @@ impl Resource<ProviderData> for CurBucket {
                 Value::Map(all.into_iter().map(|(k, v)| (k, Value::from(v))).collect()),
             );
         }
-        plan.set(
-            "public_access_block",
-            public_access_block_value(PublicAccessBlock::ALL_ON),
-        );
+        plan.set("public_access_block", all_public_access_blocked());
 
         let inputs_known = ["cross_account_role_arn", "enforce_tls", "additional_policy_statements"]
             .iter()
