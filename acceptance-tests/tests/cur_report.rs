@@ -558,3 +558,21 @@ fn an_existing_report_gets_an_import_suggestion() {
         .expect_error(r#"id = "Existing""#);
     c.aws.delete_report("Existing");
 }
+
+/// A `timeouts` block used to make the report's state unencodable (its model
+/// carried a `delete` the block does not have).
+#[test]
+fn a_timeouts_block_is_kept_in_state() {
+    let c = case("acc-curr-timeouts");
+    let bucket = "acc-curr-timeouts";
+    c.ws.config(&config(
+        &c.account,
+        bucket,
+        "  name = \"TimeoutsReport\"\n  timeouts {\n    create = \"3m\"\n  }",
+    ));
+    c.ws.apply().expect_ok();
+    c.ws.plan().expect_empty_plan();
+    assert!(c.aws.report("TimeoutsReport").is_some());
+    c.ws.destroy().expect_ok();
+    assert!(c.aws.report("TimeoutsReport").is_none());
+}

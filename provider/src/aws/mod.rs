@@ -8,3 +8,4 @@ pub mod cur;
 pub mod errors;
 pub mod iam;
 pub mod organizations;
+pub mod s3;

@@ -26,6 +26,7 @@
 //!   [`ROLE_INLINE_POLICY_LIMIT`], and [`validate_policy_name`].
 
 mod access;
+pub mod bucket;
 mod document;
 mod guard;
 mod limits;
