@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tfplugin::schema::validators::{custom, int_between};
+use tfplugin::schema::validators::{int_between, string};
 use tfplugin::timeouts::{self, Timeouts};
 use tfplugin::{
     ApplyError, AttrPath, Attribute, ConfigView, Ctx, Diagnostic, Diagnostics, Plan, Resource, Schema, Type, Val, Value,
@@ -94,23 +94,12 @@ fn all_public_access_blocked() -> Value {
 // Validation
 // ---------------------------------------------------------------------------
 
-fn bucket_check(v: &Value) -> Result<(), String> {
-    v.as_str().map_or(Ok(()), crate::s3::validate_bucket_name)
-}
-
-fn region_check(v: &Value) -> Result<(), String> {
-    match v.as_str() {
-        Some(s) if !is_region_name(s) => Err(format!("{s:?} is not an AWS region name like \"eu-west-1\"")),
-        _ => Ok(()),
+fn region_rule(s: &str) -> Result<(), String> {
+    if is_region_name(s) {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not an AWS region name like \"eu-west-1\""))
     }
-}
-
-fn role_arn_check(v: &Value) -> Result<(), String> {
-    v.as_str().map_or(Ok(()), |s| crate::arn::parse_role_arn(s).map(drop))
-}
-
-fn additional_check(v: &Value) -> Result<(), String> {
-    v.as_str().map_or(Ok(()), |s| parse_additional(s).map(drop))
 }
 
 /// What `state` records as done, with the diagnostic of the step that failed.
@@ -240,7 +229,7 @@ impl Resource<ProviderData> for CurBucket {
             Attribute::string("bucket")
                 .required()
                 .requires_replace()
-                .validator(custom("an S3 bucket name", bucket_check))
+                .validator(string("an S3 bucket name", crate::s3::validate_bucket_name))
                 .description(
                     "Name of the bucket (S3's naming rules apply: 3-63 lowercase letters, digits, dots and \
                      hyphens). Vantage's console names it `vantage-cur-<id>-<hex>`.",
@@ -250,7 +239,7 @@ impl Resource<ProviderData> for CurBucket {
             Attribute::string("region")
                 .optional_computed()
                 .requires_replace()
-                .validator(custom("an AWS region name", region_check))
+                .validator(string("an AWS region name", region_rule))
                 .description(
                     "Region of the bucket. Defaults to the provider's region. The report itself always lives \
                      in us-east-1; the bucket may be anywhere, but Vantage's notification topic exists only \
@@ -260,7 +249,7 @@ impl Resource<ProviderData> for CurBucket {
         .attribute(
             Attribute::string("cross_account_role_arn")
                 .optional()
-                .validator(custom("an IAM role ARN", role_arn_check))
+                .validator(string("an IAM role ARN", |s| crate::arn::parse_role_arn(s).map(drop)))
                 .description(
                     "ARN of Vantage's cross-account role (`vantage_aws_cross_account_role.this.arn`): the bucket \
                      policy lets it read the report files (`s3:GetObject`, `s3:GetObjectAcl`). Without it, \
@@ -285,7 +274,9 @@ impl Resource<ProviderData> for CurBucket {
         .attribute(
             Attribute::string("additional_policy_statements")
                 .optional()
-                .validator(custom("a JSON list of IAM policy statements", additional_check))
+                .validator(string("a JSON list of IAM policy statements", |s| {
+                    parse_additional(s).map(drop)
+                }))
                 .semantic_equality(|a, b| match (a.as_str(), b.as_str()) {
                     (Some(a), Some(b)) => same_statements(a, b),
                     _ => false,

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tfplugin::schema::validators::{custom, one_of};
+use tfplugin::schema::validators::{one_of, string};
 use tfplugin::timeouts::{self, WriteTimeouts};
 use tfplugin::{
     ApplyError, AttrPath, Attribute, ConfigView, Ctx, Diagnostic, Diagnostics, Plan, Resource, Schema, Val, Value,
@@ -111,28 +111,13 @@ pub fn default_prefix(time_unit: &str) -> String {
 // Plan-time checks (the rules of `aws::cur`)
 // ---------------------------------------------------------------------------
 
-fn name_check(v: &Value) -> Result<(), String> {
-    v.as_str().map_or(Ok(()), crate::aws::cur::check_report_name)
-}
-
-fn bucket_check(v: &Value) -> Result<(), String> {
-    v.as_str().map_or(Ok(()), crate::aws::cur::check_bucket_name)
-}
-
-fn prefix_check(v: &Value) -> Result<(), String> {
-    v.as_str().map_or(Ok(()), crate::aws::cur::check_prefix)
-}
-
-fn set_check(allowed: &'static [&'static str], what: &'static str) -> impl Fn(&Value) -> Result<(), String> {
-    move |v: &Value| {
-        for item in v.elements().unwrap_or_default() {
-            if let Some(s) = item.as_str()
-                && !allowed.contains(&s)
-            {
-                return Err(format!("{s:?} is not one of the {what}: use {}", allowed.join(", ")));
-            }
+fn one_of_set(allowed: &'static [&'static str], what: &'static str) -> impl Fn(&str) -> Result<(), String> {
+    move |s: &str| {
+        if allowed.contains(&s) {
+            Ok(())
+        } else {
+            Err(format!("{s:?} is not one of the {what}: use {}", allowed.join(", ")))
         }
-        Ok(())
     }
 }
 
@@ -287,13 +272,16 @@ impl Resource<ProviderData> for CurReport {
             Attribute::string("name")
                 .default(DEFAULT_NAME)
                 .requires_replace()
-                .validator(custom("1-256 characters of letters, digits and `!-_.*'()`", name_check))
+                .validator(string(
+                    "1-256 characters of letters, digits and `!-_.*'()`",
+                    crate::aws::cur::check_report_name,
+                ))
                 .description("Report name, unique in the account (case-sensitive)."),
         )
         .attribute(
             Attribute::string("bucket")
                 .required()
-                .validator(custom("an S3 bucket name", bucket_check))
+                .validator(string("an S3 bucket name", crate::aws::cur::check_bucket_name))
                 .description("Name of the bucket to deliver to, e.g. `vantage_aws_cur_bucket.this.bucket`."),
         )
         .attribute(
@@ -308,9 +296,9 @@ impl Resource<ProviderData> for CurReport {
         .attribute(
             Attribute::string("prefix")
                 .optional_computed()
-                .validator(custom(
+                .validator(string(
                     "up to 256 characters of letters, digits and `!-_.*'()/`",
-                    prefix_check,
+                    crate::aws::cur::check_prefix,
                 ))
                 .description("Key prefix of the report files. Defaults to `lower(time_unit)-v1`, e.g. `daily-v1`."),
         )
@@ -337,9 +325,9 @@ impl Resource<ProviderData> for CurReport {
             Attribute::string_set("additional_schema_elements")
                 .default(Value::Set(vec![Value::from("RESOURCES")]))
                 .requires_replace()
-                .validator(custom(
+                .validator(string(
                     "a set of `RESOURCES`, `SPLIT_COST_ALLOCATION_DATA`, `MANUAL_DISCOUNT_COMPATIBILITY`",
-                    set_check(&SCHEMA_ELEMENTS, "schema elements"),
+                    one_of_set(&SCHEMA_ELEMENTS, "schema elements"),
                 ))
                 .description(
                     "Extra columns: `RESOURCES` (resource ids, which Vantage uses), `SPLIT_COST_ALLOCATION_DATA`, \
@@ -349,9 +337,9 @@ impl Resource<ProviderData> for CurReport {
         .attribute(
             Attribute::string_set("additional_artifacts")
                 .default(Value::Set(Vec::new()))
-                .validator(custom(
+                .validator(string(
                     "a set of `REDSHIFT`, `QUICKSIGHT`, `ATHENA`",
-                    set_check(&ARTIFACTS, "additional artifacts"),
+                    one_of_set(&ARTIFACTS, "additional artifacts"),
                 ))
                 .description(
                     "Integration files AWS writes next to the report: `REDSHIFT` and/or `QUICKSIGHT` (CSV only), \
@@ -516,7 +504,7 @@ impl Resource<ProviderData> for CurReport {
     }
 
     async fn import(&self, ctx: &Ctx<ProviderData>, id: &str) -> Result<CurReportModel, Diagnostics> {
-        name_check(&Value::from(id)).map_err(|e| {
+        crate::aws::cur::check_report_name(id).map_err(|e| {
             Diagnostics::from(Diagnostic::error(
                 "Invalid import id",
                 format!("{e}. Import the report by its name."),
@@ -556,11 +544,12 @@ mod tests {
 
     #[test]
     fn names_prefixes_and_buckets_follow_the_api_patterns() {
-        assert!(name_check(&Value::from("VantageReport-0123456789")).is_ok());
-        assert!(name_check(&Value::from("has space")).is_err());
-        assert!(prefix_check(&Value::from("")).is_ok());
-        assert!(prefix_check(&Value::from("a b")).is_err());
-        assert!(bucket_check(&Value::from("arn:aws:s3:::b")).is_err_and(|e| e.contains("not its ARN")));
+        use crate::aws::cur::{check_bucket_name, check_prefix, check_report_name};
+        assert!(check_report_name("VantageReport-0123456789").is_ok());
+        assert!(check_report_name("has space").is_err());
+        assert!(check_prefix("").is_ok());
+        assert!(check_prefix("a b").is_err());
+        assert!(check_bucket_name("arn:aws:s3:::b").is_err_and(|e| e.contains("not its ARN")));
         assert_eq!(default_prefix("HOURLY"), "hourly-v1");
     }
 }
