@@ -918,3 +918,38 @@ resource "vantage_aws_provider" "this" {
         .expect_error(r#""vantage_cross_account_connection" is not an IAM role ARN"#)
         .expect_error("not an object or prefix");
 }
+
+/// `timeouts.delete` bounds the whole deregistration, its retries included:
+/// a Vantage that never answers the DELETE fails the destroy in time, and
+/// the integration stays in state for the next destroy.
+#[test]
+fn a_stalled_deregistration_ends_at_the_delete_timeout() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-int-delete-timeout";
+    let ws = Workspace::on(&ds, name);
+    ws.config(&config(name, "  timeouts {\n    delete = \"3s\"\n  }"));
+    ws.apply().expect_ok();
+    ds.admin_post(
+        "faults",
+        json!({"service": "vantage", "match": "DELETE /v1/integrations/aws/{id}", "count": 10, "delay_ms": 60000}),
+    );
+    let started = Instant::now();
+    ws.destroy()
+        .expect_error("Deregistering the AWS integration timed out")
+        .expect_error(r"within 3s \(`timeouts.delete`\)");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the destroy ended at the bound, not after the stalled call: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(all_integrations(&ds).len(), 1, "nothing was deleted");
+    let state = ws.run(&["state", "list"]);
+    assert!(
+        state.stdout.contains("vantage_aws_integration.this"),
+        "{}",
+        state.stdout
+    );
+    clear_faults(&ds);
+    ws.destroy().expect_ok();
+    assert!(all_integrations(&ds).is_empty());
+}

@@ -206,11 +206,22 @@ impl<'a> Registrations<'a> {
         }
     }
 
+    /// Deregisters, within `timeouts.delete` for the whole call (its retries included).
     pub async fn delete<M: RegistrationModel>(&self, prior: M) -> Result<(), Diagnostics> {
         let id = state_id(&prior)?;
-        match self.integrations().deregister(id).await {
-            Ok(()) => Ok(()),
-            Err(e) => Err(self.diagnostic(&e).await.into()),
+        let bound = prior.timeouts().delete_or(DEFAULT_TIMEOUT);
+        match tokio::time::timeout(bound, self.integrations().deregister(id)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.diagnostic(&e).await.into()),
+            Err(_) => Err(Diagnostic::error(
+                "Deregistering the AWS integration timed out",
+                format!(
+                    "Vantage did not confirm deleting integration {id} within {}s (`timeouts.delete`). \
+                     Run destroy again; the integration is still in state.",
+                    bound.as_secs()
+                ),
+            )
+            .into()),
         }
     }
 
