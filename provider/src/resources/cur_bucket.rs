@@ -217,7 +217,10 @@ impl Resource<ProviderData> for CurBucket {
              onboarding does: public access blocked, a bucket policy that lets AWS billing (and Data Exports) \
              write reports and Vantage's cross-account role read them, an expiry rule for old reports, and a \
              notification to Vantage's SNS topic when a new report file lands. Drift on any of these parts \
-             shows in the plan and the next apply repairs it.",
+             shows in the plan and the next apply repairs it. Other expiry rules and notifications on the \
+             bucket are kept. The bucket policy is this resource's whole: put your own statements in \
+             `additional_policy_statements`, not in a separate `aws_s3_bucket_policy` (the two would \
+             replace each other's policy on every apply).",
         )
         .attribute(
             Attribute::string("id")
