@@ -199,9 +199,8 @@ pub fn schema() -> Schema {
             .optional()
             .validator(host_validator())
             .description(&format!(
-                "Vantage API base URL. Defaults to `{HOST_ENV}`, else `{DEFAULT_HOST}`. Must be `https://`, \
-                 except for a stand-in on this machine (`http://localhost`, `127.0.0.0/8` or `[::1]`): the API \
-                 token is sent with every request."
+                "Vantage API base URL. Defaults to `{HOST_ENV}`, else `{DEFAULT_HOST}`. The API token is sent \
+                 with every request, hence no plain `http://` except to this machine."
             )),
     )
     .attribute(
