@@ -121,7 +121,8 @@ pub fn redact(text: &str) -> String {
     let (mut i, mut copied) = (0, 0);
     while i < bytes.len() {
         if starts[usize::from(bytes[i])] && text.is_char_boundary(i) {
-            let found = secrets.iter().find_map(|s| {
+            let lead = lead_byte(bytes, i);
+            let found = secrets.iter().filter(|s| could_start(s, bytes[i], lead)).find_map(|s| {
                 // As is first: the common case, and cheaper.
                 if bytes[i..].starts_with(s.text.as_bytes()) {
                     return Some(i + s.text.len());
@@ -141,6 +142,35 @@ pub fn redact(text: &str) -> String {
     }
     out.push_str(&text[copied..]);
     out
+}
+
+/// The byte the text at `pos` stands for once a percent escape is
+/// decoded, or `None` when it may stand for more than one: a JSON or XML
+/// escape, a `+` (a space in form encoding), a `%` (itself an escape, as
+/// in `%252B`). Lets [`redact`] skip the patterns that cannot start here:
+/// most of a percent-encoded policy is escapes, and trying each pattern at
+/// each one made redaction five times slower.
+fn lead_byte(text: &[u8], pos: usize) -> Option<u8> {
+    let b = match *text.get(pos)? {
+        b'%' => {
+            let digits = text.get(pos + 1..pos + 3)?;
+            u8::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()?
+        }
+        b'+' => return None,
+        b => b,
+    };
+    (!matches!(b, b'\\' | b'&' | b'%')).then_some(b)
+}
+
+/// Whether `pattern` can start where the text has `raw`, standing for `lead`.
+fn could_start(pattern: &Pattern, raw: u8, lead: Option<u8>) -> bool {
+    let Some(&first) = pattern.text.as_bytes().first() else {
+        return false;
+    };
+    match lead {
+        None => true,
+        Some(b) => first == raw || b == first || (pattern.base64 && b.eq_ignore_ascii_case(&first)),
+    }
 }
 
 /// Where a match of `pattern` at `pos` can end, each character as is or
@@ -732,6 +762,13 @@ mod tests {
                 assert!(!out.contains(&STANDARD_NO_PAD.encode(secret)[..8]), "{out}");
             }
         }
+    }
+
+    #[test]
+    fn a_secret_starting_with_an_escape_character_is_still_found() {
+        register_secret("%41ab+cd");
+        assert_eq!(redact("x %41ab+cd y"), "x *** y");
+        assert_eq!(redact("x %2541ab%2Bcd y"), "x *** y");
     }
 
     #[test]
