@@ -60,9 +60,18 @@ impl ProviderData {
     pub async fn aws_provider_info(&self, cancel: &CancellationToken) -> Result<&AwsProviderInfo, VantageError> {
         let info = self
             .aws_info
-            .get_or_try_init(|| vantage::provider_info(&self.vantage, cancel))
+            .get_or_try_init(|| async {
+                // The answer carries the external id: any line written while
+                // fetching it waits until the id is registered.
+                let hold = tfplugin::log::hold();
+                let info = vantage::provider_info(&self.vantage, cancel).await;
+                if let Ok(info) = &info {
+                    tfplugin::log::register_secret(&info.external_id);
+                }
+                hold.release();
+                info
+            })
             .await?;
-        tfplugin::log::register_secret(&info.external_id);
         Ok(info)
     }
 }

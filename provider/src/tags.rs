@@ -29,10 +29,38 @@ pub fn tags_all_attribute() -> Attribute {
 
 fn check_tags(v: &Value) -> Result<(), String> {
     let Value::Map(m) = v else { return Ok(()) };
-    if m.len() > 50 {
-        return Err(format!("{} tags given; AWS allows at most 50 per object.", m.len()));
+    // Unknown values are checked once known (at apply), as AWS would.
+    let known: Tags = m
+        .iter()
+        .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+        .collect();
+    if m.len() > MAX_TAGS {
+        return Err(format!(
+            "{} tags given; AWS allows at most {MAX_TAGS} per object.",
+            m.len()
+        ));
     }
-    for (k, val) in m {
+    check_tag_map(&known)
+}
+
+const MAX_TAGS: usize = 50;
+
+/// The characters IAM, S3 and CUR all accept in tag keys and values:
+/// letters, digits, spaces and `_.:/=+-@`.
+fn tag_char(c: char) -> bool {
+    c.is_alphanumeric() || (c.is_whitespace() && !c.is_control()) || "_.:/=+-@".contains(c)
+}
+
+/// AWS's tag rules: at most 50 tags, keys of 1-128 characters without the
+/// reserved `aws:` prefix, values of at most 256, both of [`tag_char`]s.
+pub fn check_tag_map(tags: &Tags) -> Result<(), String> {
+    if tags.len() > MAX_TAGS {
+        return Err(format!(
+            "{} tags given; AWS allows at most {MAX_TAGS} per object.",
+            tags.len()
+        ));
+    }
+    for (k, val) in tags {
         if k.is_empty() || k.chars().count() > 128 {
             return Err(format!("Tag key {k:?} must be 1 to 128 characters long."));
         }
@@ -41,8 +69,18 @@ fn check_tags(v: &Value) -> Result<(), String> {
                 "Tag key {k:?} uses the reserved `aws:` prefix; choose another key."
             ));
         }
-        if val.as_str().is_some_and(|s| s.chars().count() > 256) {
+        if let Some(c) = k.chars().find(|c| !tag_char(*c)) {
+            return Err(format!(
+                "Tag key {k:?} contains {c:?}; AWS accepts letters, digits, spaces and `_.:/=+-@`."
+            ));
+        }
+        if val.chars().count() > 256 {
             return Err(format!("The value of tag {k:?} is longer than 256 characters."));
+        }
+        if let Some(c) = val.chars().find(|c| !tag_char(*c)) {
+            return Err(format!(
+                "The value of tag {k:?} contains {c:?}; AWS accepts letters, digits, spaces and `_.:/=+-@`."
+            ));
         }
     }
     Ok(())
@@ -130,5 +168,19 @@ mod tests {
     fn limits_are_checked() {
         let bad = Value::Map([("aws:x".to_string(), Value::from("v"))].into_iter().collect());
         assert!(check_tags(&bad).is_err_and(|e| e.contains("aws:")));
+    }
+
+    #[test]
+    fn tag_values_follow_aws_rules() {
+        assert_eq!(
+            check_tag_map(&t(&[("Team", "ops + dev: a/b=c@d_e.f-g"), ("Ünïcode", "ñ 1")])),
+            Ok(())
+        );
+        assert!(check_tag_map(&t(&[("Team", "semi;colon")])).is_err_and(|e| e.contains("';'")));
+        assert!(check_tag_map(&t(&[("Team", "line\nbreak")])).is_err());
+        assert!(check_tag_map(&t(&[("Te*m", "x")])).is_err());
+        assert!(check_tag_map(&t(&[("Team", &"v".repeat(257))])).is_err());
+        let many: Tags = (0..51).map(|i| (format!("k{i}"), "v".to_string())).collect();
+        assert!(check_tag_map(&many).is_err_and(|e| e.contains("at most 50")));
     }
 }

@@ -65,8 +65,23 @@ impl WriteTimeouts {
     }
 }
 
+/// The longest duration accepted: no operation is meant to take longer, and a
+/// bound keeps `Duration` arithmetic (and `tokio` deadlines) from overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// Refuses durations longer than [`MAX_DURATION`].
+pub fn check_bound(text: &str, d: Duration) -> Result<Duration, String> {
+    if d > MAX_DURATION {
+        Err(format!(
+            "{text:?} is longer than a year (8784h); write a shorter duration such as \"30m\" or \"2h\""
+        ))
+    } else {
+        Ok(d)
+    }
+}
+
 /// Parses Go's duration syntax: a sequence of decimal numbers with units
-/// `ns`, `us`, `ms`, `s`, `m`, `h` ("1h30m", "2.5s").
+/// `ns`, `us`, `ms`, `s`, `m`, `h` ("1h30m", "2.5s"), at most a year.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not a duration; write it like \"30s\", \"5m\" or \"1h30m\"");
     let s = text.trim();
@@ -100,6 +115,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         total += number * seconds_per_unit;
         rest = &rest[unit_len..];
     }
+    // Checked before converting: `Duration::from_secs_f64` panics on values
+    // past `u64::MAX` seconds (and on infinity, which "1e400h" parses to).
+    if !total.is_finite() || total > MAX_DURATION.as_secs_f64() {
+        return check_bound(text, Duration::MAX);
+    }
     Ok(Duration::from_secs_f64(total))
 }
 
@@ -116,5 +136,21 @@ mod tests {
         assert!(parse_duration("5 minutes").is_err());
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn huge_durations_are_refused_not_a_panic() {
+        let infinite = format!("1{}h", "0".repeat(400));
+        for text in [
+            "99999999999999999999999h",
+            &infinite,
+            "8785h",
+            "1000000000000000000000000s",
+        ] {
+            let e = parse_duration(text).expect_err(text);
+            assert!(e.contains("longer than a year"), "{e}");
+        }
+        assert_eq!(parse_duration("8784h"), Ok(MAX_DURATION));
+        assert!(check_bound("x", Duration::from_secs(u64::MAX)).is_err());
     }
 }

