@@ -791,9 +791,11 @@ impl<'a> Cur<'a> {
 /// standalone accounts, or when Organizations cannot be asked.
 async fn member_of(aws: &AwsClients) -> Option<(String, String)> {
     let caller = aws.caller().await.ok()?.account_id.clone();
-    let out = aws.organizations().await.describe_organization().send().await.ok()?;
-    let management = out.organization()?.master_account_id()?.to_string();
-    (management != caller).then_some((caller, management))
+    let organization = crate::aws::organizations::describe_organization(aws.organizations().await)
+        .await
+        .ok()??;
+    let management = organization.management_account_id;
+    (!management.is_empty() && management != caller).then_some((caller, management))
 }
 
 // ---------------------------------------------------------------------------
