@@ -319,3 +319,54 @@ output "ok" { value = "attached" }"#,
     let _ = stdout.read_to_string(&mut rest);
     assert!(exited, "a debug-mode provider stops on SIGINT");
 }
+
+#[test]
+fn plaintext_over_tcp_is_refused() {
+    let out = Command::new(provider_bin())
+        .env(COOKIE.0, COOKIE.1)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "6")
+        .env("TF_PLUGIN_TRANSPORT", "tcp")
+        .env_remove("PLUGIN_CLIENT_CERT")
+        .output()
+        .expect("run provider");
+    assert_eq!(out.status.code(), Some(1), "it exits instead of serving");
+    assert!(
+        out.stdout.is_empty(),
+        "no handshake line: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("plaintext over TCP") && stderr.contains("PLUGIN_CLIENT_CERT"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_client_that_never_finishes_the_tls_handshake_is_dropped() {
+    let (cert_pem, key, _der) = terraform_like_cert();
+    let (mut child, line) = start_with_client_cert(&cert_pem);
+    let (socket, server_der) = parse_handshake(&line);
+    let mut stalled = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let read = stalled.read(&mut buf);
+    assert!(
+        matches!(read, Ok(0)),
+        "the provider closes a connection that sends nothing: {read:?} after {:?}",
+        started.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_secs(25), "{:?}", started.elapsed());
+    // Terraform itself is still served afterwards.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let ok = rt.block_on(get_schema_over_tls(
+        &socket,
+        client_config(server_der, Some((cert_pem, key))),
+    ));
+    assert_eq!(ok, Ok(true));
+    let _ = child.kill();
+    let _ = child.wait();
+}

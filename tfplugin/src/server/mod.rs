@@ -139,6 +139,13 @@ pub enum ServeError {
     Tls(#[from] tls::TlsSetupError),
     #[error("could not listen for Terraform: {0}")]
     Listen(io::Error),
+    #[error(
+        "refusing to serve the plugin protocol in plaintext over TCP: PLUGIN_CLIENT_CERT is missing. \
+         Terraform always passes its client certificate (AutoMTLS); anything else on this machine could \
+         connect to a plaintext TCP port. Unix sockets (in a private directory) and --debug are served \
+         without it."
+    )]
+    PlaintextTcp,
     #[error("the gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
 }
@@ -289,6 +296,9 @@ pub async fn serve<P: Provider>(provider: P, options: ServeOptions) -> Result<()
     // the process exits.
     let (listener, _socket_dir) = Listener::bind().await.map_err(ServeError::Listen)?;
     let (network, address) = listener.address().map_err(ServeError::Listen)?;
+    if network == "tcp" && mtls.is_none() && !options.debug {
+        return Err(ServeError::PlaintextTcp);
+    }
 
     let shutdown = CancellationToken::new();
     let incoming = accept_loop(listener, mtls.as_ref().map(|m| m.config.clone()), shutdown.clone());
@@ -368,6 +378,10 @@ fn announce(options: &ServeOptions, network: &str, address: &str, cert_der: Opti
     out.flush()
 }
 
+/// Terraform's own handshake takes milliseconds; a client that connects and
+/// stalls must not hold a task and a socket for ever.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Accepts connections (doing the TLS handshake off the accept path) and
 /// hands them to tonic until shutdown.
 fn accept_loop(
@@ -395,11 +409,15 @@ fn accept_loop(
             tokio::spawn(async move {
                 let conn = match acceptor {
                     None => conn,
-                    Some(acceptor) => match acceptor.accept(conn).await {
-                        Ok(tls) => Conn(Box::new(tls)),
-                        Err(e) => {
+                    Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(conn)).await {
+                        Ok(Ok(tls)) => Conn(Box::new(tls)),
+                        Ok(Err(e)) => {
                             // A client without Terraform's certificate ends here.
                             tracing::warn!(target: "tfplugin", error = %e, "TLS handshake refused");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::warn!(target: "tfplugin", "TLS handshake not finished in time; connection closed");
                             return;
                         }
                     },
