@@ -335,3 +335,78 @@ fn managed_policies_attached_by_another_tool_are_left_alone_unless_listed() {
     ws.plan().expect_empty_plan();
     ws.destroy().expect_ok();
 }
+
+/// `timeouts.update` bounds the whole update however long IAM stalls, and
+/// Ctrl-C ends a stalled update at once; either way the role keeps its state.
+#[test]
+fn a_stalled_update_ends_at_its_timeout_or_at_ctrl_c() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let ds = Devstack::start(&[]);
+    let name = "acc-role-stalled-update";
+    let ws = Workspace::on(&ds, name);
+    ws.config(&role_config(name, "  timeouts {\n    update = \"5s\"\n  }"));
+    ws.apply().expect_ok();
+    let stall = || {
+        ds.admin_post(
+            "faults",
+            serde_json::json!({"service": "aws", "match": "iam:UpdateRole", "count": 10, "delay_ms": 600000}),
+        );
+    };
+
+    stall();
+    ws.config(&role_config(
+        name,
+        "  description = \"changed\"\n  timeouts {\n    update = \"5s\"\n  }",
+    ));
+    let started = Instant::now();
+    ws.apply()
+        .expect_error("Updating the IAM role failed")
+        .expect_error("did not finish within 5s");
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    acceptance_tests::vantage_checks::clear_faults(&ds);
+
+    stall();
+    ws.config(&role_config(
+        name,
+        "  description = \"changed again\"\n  timeouts {\n    update = \"10m\"\n  }",
+    ));
+    let before = ds.request_count("aws", "iam:UpdateRole");
+    let mut child = ws
+        .command(&["apply", "-auto-approve", "-no-color"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("terraform apply");
+    let reached = acceptance_tests::wait_until(Duration::from_secs(60), || {
+        ds.request_count("aws", "iam:UpdateRole") > before
+    });
+    assert!(reached, "the provider reached UpdateRole");
+    let interrupted = Instant::now();
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let finished = acceptance_tests::wait_until(Duration::from_secs(60), || matches!(child.try_wait(), Ok(Some(_))));
+    if !finished {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("terraform output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(finished, "terraform did not stop after Ctrl-C:\n{text}");
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(10),
+        "Ctrl-C waited for the stalled call ({:?}):\n{text}",
+        interrupted.elapsed()
+    );
+    assert!(text.contains("Updating the IAM role failed: cancelled"), "{text}");
+    acceptance_tests::vantage_checks::clear_faults(&ds);
+    ws.config(&role_config(name, ""));
+    ws.apply().expect_ok();
+    ws.plan().expect_empty_plan();
+    ws.destroy().expect_ok();
+}

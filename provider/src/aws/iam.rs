@@ -54,6 +54,9 @@ pub enum IamError {
     },
     #[error("cancelled")]
     Cancelled,
+    /// The caller's bound (a `timeouts` block) passed with a call in flight.
+    #[error("not finished within {}s", waited.as_secs())]
+    TimedOut { waited: Duration },
 }
 
 impl IamError {
@@ -87,7 +90,7 @@ impl IamError {
     pub fn problem(&self) -> Option<Problem> {
         match self {
             IamError::Failed { problem, .. } => Some(*problem),
-            IamError::Cancelled => None,
+            IamError::Cancelled | IamError::TimedOut { .. } => None,
         }
     }
 
@@ -104,9 +107,17 @@ impl IamError {
             format!(" {hint}")
         };
         match self {
-            IamError::Cancelled => {
-                Diagnostic::error(format!("{summary}: cancelled"), "Terraform asked the provider to stop.")
-            }
+            IamError::Cancelled => Diagnostic::error(
+                format!("{summary}: cancelled"),
+                format!("Terraform asked the provider to stop.{hint}"),
+            ),
+            IamError::TimedOut { waited } => Diagnostic::error(
+                summary,
+                format!(
+                    "IAM did not finish within {}s (the `timeouts` block; raise it if IAM is slow).{hint}",
+                    waited.as_secs()
+                ),
+            ),
             IamError::Failed {
                 call,
                 message,
@@ -346,7 +357,24 @@ pub async fn create_role(
 /// Takes the role from `before` to `after` with only the calls the
 /// difference needs: UpdateRole, UpdateAssumeRolePolicy, the permissions
 /// boundary, managed policy attachments, tags.
+///
+/// Ends with `Cancelled` as soon as Terraform asks to stop: the role only
+/// changes in place here, so the next refresh shows whatever was applied.
 pub async fn change_role(
+    iam: &Client,
+    cancel: &CancellationToken,
+    timeout: Duration,
+    name: &str,
+    before: &RoleSettings,
+    after: &RoleSettings,
+) -> Result<(), IamError> {
+    tokio::select! {
+        changed = change_role_settings(iam, cancel, timeout, name, before, after) => changed,
+        _ = cancel.cancelled() => Err(IamError::Cancelled),
+    }
+}
+
+async fn change_role_settings(
     iam: &Client,
     cancel: &CancellationToken,
     timeout: Duration,

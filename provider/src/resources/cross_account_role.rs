@@ -464,16 +464,21 @@ impl Resource<ProviderData> for CrossAccountRole {
         let timeout = planned.timeouts().update_or(DEFAULT_TIMEOUT);
         let client = ctx.provider().aws.iam().await;
         let cancel = ctx.cancellation();
-        iam::change_role(client, cancel, timeout, &name, &settings(&prior), &settings(&planned))
-            .await
-            .map_err(|e| {
-                let hint = if e.is(Problem::InvalidPrincipal) {
-                    "Check that `vantage_principal_arn` names an existing principal."
-                } else {
-                    ""
-                };
-                ApplyError::from(e.to_diagnostic("Updating the IAM role failed", hint))
-            })?;
+        // `timeouts.update` bounds the whole update, however long one IAM call stalls.
+        let changed = tokio::time::timeout(
+            timeout,
+            iam::change_role(client, cancel, timeout, &name, &settings(&prior), &settings(&planned)),
+        )
+        .await
+        .unwrap_or(Err(iam::IamError::TimedOut { waited: timeout }));
+        changed.map_err(|e| {
+            let hint = if e.is(Problem::InvalidPrincipal) {
+                "Check that `vantage_principal_arn` names an existing principal."
+            } else {
+                "The next plan shows what was applied before it ended."
+            };
+            ApplyError::from(e.to_diagnostic("Updating the IAM role failed", hint))
+        })?;
         if planned.exclusive_inline_policies == Some(true) {
             let managed = planned.inline_policies.clone().unwrap_or_default();
             let current = prior.inline_policy_names.clone().unwrap_or_default();
