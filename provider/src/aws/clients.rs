@@ -17,6 +17,19 @@ pub const BILLING_REGION: &str = "us-east-1";
 /// IAM is global; its requests are signed for this region when none is configured.
 const FALLBACK_REGION: &str = "us-east-1";
 
+/// Every AWS call is bounded: an attempt that stalls (a hung connection, an
+/// endpoint that accepts and never answers) ends after a minute and the SDK's
+/// retry takes over; a whole call, retries included, after three. The
+/// resources' `timeouts` blocks bound their operations below that. The
+/// connect timeout is the SDK's default.
+fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_millis(3100))
+        .operation_attempt_timeout(std::time::Duration::from_secs(60))
+        .operation_timeout(std::time::Duration::from_secs(180))
+        .build()
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AssumeRole {
     pub role_arn: String,
@@ -148,7 +161,7 @@ impl AwsClients {
             .get_or_init(|| async {
                 let s = &self.settings;
                 let loader = || {
-                    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+                    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
                     if let Some(region) = &s.region {
                         loader = loader.region(Region::new(region.clone()));
                     }
@@ -325,6 +338,20 @@ impl AwsClients {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn every_call_has_an_attempt_and_an_operation_timeout() {
+        let clients = AwsClients::new(AwsSettings {
+            region: Some("eu-west-1".into()),
+            endpoint: Some("http://127.0.0.1:9".into()),
+            ..AwsSettings::default()
+        });
+        let config = clients.sdk().await;
+        let t = config.timeout_config().expect("timeouts set");
+        assert_eq!(t.operation_attempt_timeout(), Some(std::time::Duration::from_secs(60)));
+        assert_eq!(t.operation_timeout(), Some(std::time::Duration::from_secs(180)));
+        assert!(t.connect_timeout().is_some());
+    }
 
     #[test]
     fn service_endpoint_overrides_the_shared_one() {
