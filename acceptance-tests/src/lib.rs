@@ -446,6 +446,41 @@ impl Workspace {
     }
 }
 
+/// A terraform command after a user's Ctrl-C.
+pub struct Interrupted {
+    /// Whether terraform exited within the wait.
+    pub finished: bool,
+    /// From the SIGINT to the exit (or the end of the wait).
+    pub elapsed: Duration,
+    pub success: bool,
+    /// Stdout and stderr.
+    pub text: String,
+}
+
+/// What a user's Ctrl-C does: SIGINT to terraform (the provider ignores its
+/// own copy; Terraform calls StopProvider). Waits up to `wait` for terraform
+/// to exit, then kills it.
+pub fn interrupt(mut child: Child, wait: Duration) -> Interrupted {
+    let started = Instant::now();
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let finished = wait_until(wait, || matches!(child.try_wait(), Ok(Some(_))));
+    let elapsed = started.elapsed();
+    if !finished {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("terraform output");
+    Interrupted {
+        finished,
+        elapsed,
+        success: out.status.success(),
+        text: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
 /// Waits until `check` holds or `timeout` passes; returns whether it held.
 pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -373,7 +373,7 @@ fn a_stalled_update_ends_at_its_timeout_or_at_ctrl_c() {
         "  description = \"changed again\"\n  timeouts {\n    update = \"10m\"\n  }",
     ));
     let before = ds.request_count("aws", "iam:UpdateRole");
-    let mut child = ws
+    let child = ws
         .command(&["apply", "-auto-approve", "-no-color"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -383,25 +383,13 @@ fn a_stalled_update_ends_at_its_timeout_or_at_ctrl_c() {
         ds.request_count("aws", "iam:UpdateRole") > before
     });
     assert!(reached, "the provider reached UpdateRole");
-    let interrupted = Instant::now();
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let finished = acceptance_tests::wait_until(Duration::from_secs(60), || matches!(child.try_wait(), Ok(Some(_))));
-    if !finished {
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().expect("terraform output");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(finished, "terraform did not stop after Ctrl-C:\n{text}");
+    let stopped = acceptance_tests::interrupt(child, Duration::from_secs(60));
+    let text = &stopped.text;
+    assert!(stopped.finished, "terraform did not stop after Ctrl-C:\n{text}");
     assert!(
-        interrupted.elapsed() < Duration::from_secs(10),
+        stopped.elapsed < Duration::from_secs(10),
         "Ctrl-C waited for the stalled call ({:?}):\n{text}",
-        interrupted.elapsed()
+        stopped.elapsed
     );
     assert!(text.contains("Updating the IAM role failed: cancelled"), "{text}");
     acceptance_tests::vantage_checks::clear_faults(&ds);

@@ -165,7 +165,7 @@ fn ctrl_c_during_a_slow_vantage_answer_cancels_promptly() {
     );
     let ws = Workspace::on(&ds, "ctrl-c");
     ws.config(INFO_CONFIG);
-    let mut child = ws
+    let child = ws
         .command(&["plan", "-no-color"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -176,26 +176,13 @@ fn ctrl_c_during_a_slow_vantage_answer_cancels_promptly() {
         ds.request_count("vantage", "GET /v1/integrations/aws/info") > 0
     });
     assert!(asked, "the provider reached Vantage");
-    // What a user's Ctrl-C does: SIGINT to terraform (the provider ignores its own copy).
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let finished = wait_until(Duration::from_secs(60), || matches!(child.try_wait(), Ok(Some(_))));
-    let elapsed = started.elapsed();
-    if !finished {
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().expect("terraform output");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(finished, "terraform did not stop after Ctrl-C:\n{text}");
+    let stopped = acceptance_tests::interrupt(child, Duration::from_secs(60));
+    let (text, elapsed) = (&stopped.text, started.elapsed());
+    assert!(stopped.finished, "terraform did not stop after Ctrl-C:\n{text}");
     assert!(
         elapsed < Duration::from_secs(100),
         "stopped only when the slow answer arrived ({elapsed:?})"
     );
-    assert!(!out.status.success());
+    assert!(!stopped.success);
     assert!(text.contains("cancelled") || text.contains("Interrupt"), "{text}");
 }

@@ -33,7 +33,7 @@ pub struct Ownership {
 impl Ownership {
     /// From the configuration's `inline_policies` and `exclusive_inline_policies`.
     pub fn from_config(inline_policies: &Value, exclusive: &Value) -> Ownership {
-        let managed = if inline_policies.is_unknown() || !inline_policies.is_wholly_known() {
+        let managed = if !inline_policies.is_wholly_known() {
             None
         } else {
             Some(

@@ -41,13 +41,13 @@ fn round(x: f64, digits: i32) -> f64 {
 }
 
 /// One terraform working directory wired to the release provider and the devstack.
-pub(crate) struct Tf {
+struct Tf {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
 }
 
 impl Tf {
-    pub(crate) fn new(bin_dir: &Path, devstack: &crate::devstack::Ready, usage_file: &Path) -> anyhow::Result<Tf> {
+    fn new(bin_dir: &Path, devstack: &crate::devstack::Ready, usage_file: &Path) -> anyhow::Result<Tf> {
         let dir = tempfile::Builder::new().prefix("vantage-bench-").tempdir()?;
         let rc = dir.path().join("terraform.rc");
         std::fs::write(
@@ -72,7 +72,7 @@ impl Tf {
         Ok(Tf { dir, env })
     }
 
-    pub(crate) fn config(&self, body: &str) -> anyhow::Result<()> {
+    fn config(&self, body: &str) -> anyhow::Result<()> {
         let text = format!(
             "terraform {{\n  required_providers {{\n    vantage = {{ source = \"terraform.local/vantage/vantage\" }}\n  }}\n}}\n{body}\n"
         );
@@ -82,7 +82,7 @@ impl Tf {
 
     /// Runs terraform; returns the wall time. Fails on a non-zero exit
     /// (except 2 for `plan -detailed-exitcode`).
-    pub(crate) fn run(&self, args: &[&str]) -> anyhow::Result<Duration> {
+    fn run(&self, args: &[&str]) -> anyhow::Result<Duration> {
         let mut cmd = Command::new("terraform");
         cmd.args(args)
             .current_dir(self.dir.path())
@@ -241,7 +241,7 @@ fn run_timed_cpu(tf: &Tf, args: &[&str]) -> anyhow::Result<(f64, f64)> {
     Ok((secs(wall), crate::util::waited_children_cpu_seconds() - before))
 }
 
-pub(crate) fn role_policies(n: usize, role: &str) -> String {
+fn role_policies(n: usize, role: &str) -> String {
     format!(
         r#"resource "vantage_aws_role_policy" "p" {{
   count  = {n}

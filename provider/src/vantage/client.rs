@@ -263,41 +263,6 @@ impl VantageClient {
         .await
     }
 
-    /// A POST, repeated only when Vantage surely did not act ([`Repeat::IfNotActed`]).
-    pub async fn post<B: Serialize + Sync, T: DeserializeOwned>(
-        &self,
-        cancel: &CancellationToken,
-        path: &str,
-        body: &B,
-    ) -> Result<T, VantageError> {
-        self.call(
-            cancel,
-            Method::POST,
-            path,
-            Some(body),
-            Repeat::IfNotActed,
-            &mut Attempts::default(),
-        )
-        .await
-    }
-
-    pub async fn put<B: Serialize + Sync, T: DeserializeOwned>(
-        &self,
-        cancel: &CancellationToken,
-        path: &str,
-        body: &B,
-    ) -> Result<T, VantageError> {
-        self.call(
-            cancel,
-            Method::PUT,
-            path,
-            Some(body),
-            Repeat::Idempotent,
-            &mut Attempts::default(),
-        )
-        .await
-    }
-
     pub async fn delete(&self, cancel: &CancellationToken, path: &str) -> Result<(), VantageError> {
         self.send::<()>(
             cancel,
