@@ -15,6 +15,14 @@ pub const SECRET_KEY: &str = "devstack-secret";
 pub const ACCOUNT_ID: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// Blocking wrappers over the SDK, for test code.
 pub struct Aws {
     rt: tokio::runtime::Runtime,
@@ -25,6 +33,8 @@ pub struct Aws {
 #[derive(Debug, Clone)]
 pub struct RoleFacts {
     pub arn: String,
+    pub unique_id: String,
+    pub create_date: String,
     pub path: String,
     pub description: Option<String>,
     pub max_session_duration: Option<i32>,
@@ -66,11 +76,7 @@ impl Aws {
     }
 
     pub fn new(endpoint: &str) -> Aws {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let rt = runtime();
         let config = rt.block_on(
             aws_config::defaults(BehaviorVersion::latest())
                 .region(Region::new(REGION))
@@ -78,9 +84,14 @@ impl Aws {
                 .endpoint_url(endpoint)
                 .load(),
         );
+        Aws::from_config(&config)
+    }
+
+    /// IAM checks with the credentials of `config` (e.g. a test's own account).
+    pub fn from_config(config: &aws_config::SdkConfig) -> Aws {
         Aws {
-            iam: aws_sdk_iam::Client::new(&config),
-            rt,
+            iam: aws_sdk_iam::Client::new(config),
+            rt: runtime(),
         }
     }
 
@@ -112,6 +123,8 @@ impl Aws {
                 .expect("inline");
             Some(RoleFacts {
                 arn: role.arn().to_string(),
+                unique_id: role.role_id().to_string(),
+                create_date: role.create_date().to_string(),
                 path: role.path().to_string(),
                 description: role.description().map(str::to_string),
                 max_session_duration: role.max_session_duration(),

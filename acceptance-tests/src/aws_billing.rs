@@ -366,6 +366,20 @@ impl Billing {
         })
     }
 
+    /// IAM in this account.
+    pub fn iam(&self) -> crate::aws::Aws {
+        crate::aws::Aws::from_config(&self.config)
+    }
+
+    /// When S3 says the bucket was created (ListBuckets), or None when it does not exist.
+    pub fn bucket_created(&self, name: &str) -> Option<String> {
+        let out = self.block_on(self.s3.list_buckets().send()).expect("ListBuckets");
+        out.buckets()
+            .iter()
+            .find(|b| b.name() == Some(name))
+            .map(|b| b.creation_date().map(ToString::to_string).unwrap_or_default())
+    }
+
     pub fn report(&self, name: &str) -> Option<ReportDefinition> {
         self.reports().into_iter().find(|r| r.report_name() == name)
     }

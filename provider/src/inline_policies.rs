@@ -86,8 +86,8 @@ impl Ownership {
     }
 
     /// The policies a non-exclusive role leaves in place that deserve a
-    /// warning: not named in `inline_policies`, not named after a preset
-    /// (Vantage's own documents, most likely attached by
+    /// warning: not named in `inline_policies`, not named the way presets or
+    /// Vantage's module name Vantage's documents (most likely attached by
     /// `vantage_aws_role_policy`), and the user did not opt out.
     pub fn unexpected<'a>(&self, current: &'a BTreeSet<String>) -> Vec<&'a String> {
         if self.exclusive != Some(false) || self.opted_out {
@@ -96,7 +96,7 @@ impl Ownership {
         let managed = self.managed.clone().unwrap_or_default();
         current
             .iter()
-            .filter(|n| !managed.contains(*n) && !policy::PRESET_NAMES.contains(&n.as_str()))
+            .filter(|n| !managed.contains(*n) && !policy::is_vantage_policy_name(n))
             .collect()
     }
 }
@@ -173,7 +173,7 @@ mod tests {
     fn without_a_list_nothing_is_removed_and_only_strays_are_reported() {
         let o = Ownership::from_config(&Value::Null, &Value::Null);
         assert_eq!(o.exclusive, Some(false));
-        let current = names(&["root", "cloudwatch", "added-by-hand"]);
+        let current = names(&["root", "cloudwatch", "VantageAutoPilot", "added-by-hand"]);
         assert_eq!(o.after_apply(&current), Some(current.clone()));
         assert_eq!(o.unexpected(&current), vec!["added-by-hand"]);
         assert_eq!(o.kept_only(), None);

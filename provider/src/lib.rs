@@ -9,6 +9,7 @@ pub mod aws;
 pub mod config;
 pub mod data_sources;
 pub mod inline_policies;
+pub mod moves;
 pub mod policy;
 pub mod registration;
 pub mod resources;

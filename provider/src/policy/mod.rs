@@ -45,6 +45,20 @@ pub use limits::{POLICY_NAME_MAX, ROLE_INLINE_POLICY_LIMIT, size_without_whitesp
 /// them in `preset`.
 pub const PRESET_NAMES: [&str; 5] = ["root", "cloudwatch", "resources", "autopilot", "cur_retrieval"];
 
+/// The names Vantage's module and console snippet give the same documents on the role.
+pub const MODULE_POLICY_NAMES: [&str; 5] = [
+    "root",
+    "VantageCloudWatchMetricsReadOnly",
+    "VantageAdditionalResourceReadOnly",
+    "VantageAutoPilot",
+    "VantageCostandUsageReportRetrieval",
+];
+
+/// Whether an inline policy's name is one Vantage uses for its own documents.
+pub fn is_vantage_policy_name(name: &str) -> bool {
+    PRESET_NAMES.contains(&name) || MODULE_POLICY_NAMES.contains(&name)
+}
+
 /// Why a policy document was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {

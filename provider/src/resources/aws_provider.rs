@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 use tfplugin::schema::validators::custom;
 use tfplugin::timeouts::{self, Timeouts};
-use tfplugin::{ApplyError, Attribute, Ctx, Diagnostics, Resource, Schema};
+use tfplugin::{ApplyError, Attribute, Ctx, Diagnostics, MoveSource, Resource, Schema};
 
 use crate::ProviderData;
 use crate::registration::{
@@ -142,5 +142,19 @@ impl Resource<ProviderData> for AwsProvider {
 
     async fn import(&self, ctx: &Ctx<ProviderData>, id: &str) -> Result<AwsProviderModel, Diagnostics> {
         Registrations::new(ctx, TYPE_NAME).import(id).await
+    }
+
+    /// `moved` from Vantage's official provider's `vantage_aws_provider` (same schema), for
+    /// a configuration that changes the provider's source address.
+    async fn move_state(&self, from: &MoveSource) -> Option<Result<serde_json::Value, Diagnostics>> {
+        (from.type_name == TYPE_NAME).then(|| {
+            let s = &from.state;
+            crate::moves::state(&AwsProviderModel {
+                id: crate::moves::integer(s, "id"),
+                role_arn: crate::moves::string(s, "cross_account_arn"),
+                bucket_arn: crate::moves::string(s, "bucket_arn"),
+                timeouts: None,
+            })
+        })
     }
 }

@@ -17,15 +17,16 @@ use serde::{Deserialize, Serialize};
 use tfplugin::schema::validators::{int_between, string};
 use tfplugin::timeouts::{self, Timeouts};
 use tfplugin::{
-    ApplyError, AttrPath, Attribute, ConfigView, Ctx, Diagnostic, Diagnostics, Plan, Resource, Schema, Value,
+    ApplyError, AttrPath, Attribute, ConfigView, Ctx, Diagnostic, Diagnostics, MoveSource, Plan, Resource, Schema,
+    Value,
 };
 
 use crate::ProviderData;
 use crate::arn::{check_policy_arn, check_principal_arn, validate_role_name, validate_role_path};
 use crate::aws::iam::{self, Problem, RoleFacts, RoleSettings};
 use crate::inline_policies::{self, Ownership};
-use crate::policy;
 use crate::tags::{self, Tags};
+use crate::{moves, policy};
 
 pub const DEFAULT_NAME: &str = "vantage_cross_account_connection";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -544,6 +545,11 @@ impl Resource<ProviderData> for CrossAccountRole {
         Ok(Self::state_from_remote(ctx, id, remote, &prior))
     }
 
+    /// `moved { from = aws_iam_role.x  to = vantage_aws_cross_account_role.x }`.
+    async fn move_state(&self, from: &MoveSource) -> Option<Result<serde_json::Value, Diagnostics>> {
+        moves::from_hashicorp_aws(from, "aws_iam_role").then(|| moved_from_aws_iam_role(from))
+    }
+
     async fn validate(&self, config: &ConfigView<'_>) -> Diagnostics {
         let mut diags = Diagnostics::new();
         if config.get::<bool>("exclusive_inline_policies") == tfplugin::Val::Known(true)
@@ -569,5 +575,72 @@ impl Resource<ProviderData> for CrossAccountRole {
             }
         }
         diags
+    }
+}
+
+/// An `aws_iam_role` state as this type's. Like an import, it manages no inline policy
+/// set (`inline_policies` unset, nothing removed); the refresh reads the rest.
+fn moved_from_aws_iam_role(from: &MoveSource) -> Result<serde_json::Value, Diagnostics> {
+    let s = &from.state;
+    let name = moves::required(s, "name", from)?;
+    let trust = moves::string(s, "assume_role_policy");
+    let (principal, external_id) = trust
+        .as_deref()
+        .and_then(policy::trust::vantage_trust)
+        .map_or((None, None), |(p, e)| (Some(p), Some(e)));
+    moves::state(&RoleModel {
+        id: Some(name.clone()),
+        name: Some(name),
+        path: moves::string(s, "path"),
+        description: moves::string(s, "description"),
+        vantage_principal_arn: principal,
+        external_id,
+        permissions_boundary: moves::string(s, "permissions_boundary"),
+        max_session_duration: moves::integer(s, "max_session_duration"),
+        managed_policy_arns: moves::strings(s, "managed_policy_arns"),
+        inline_policies: None,
+        exclusive_inline_policies: Some(false),
+        tags: moves::tags(s, "tags"),
+        tags_all: moves::tags(s, "tags_all"),
+        arn: moves::string(s, "arn"),
+        unique_id: moves::string(s, "unique_id"),
+        create_date: moves::string(s, "create_date"),
+        assume_role_policy: trust,
+        inline_policy_names: None,
+        timeouts: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_aws_iam_role_moves_with_its_trust_split_into_principal_and_external_id() {
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::630399649041:role/vantage"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"ext-1"}}}]}"#;
+        let from = MoveSource {
+            provider_address: "registry.terraform.io/hashicorp/aws".into(),
+            type_name: "aws_iam_role".into(),
+            schema_version: 0,
+            state: serde_json::json!({
+                "name": "vantage_cross_account_connection", "assume_role_policy": trust,
+                "description": "", "path": "/", "max_session_duration": 3600, "tags": {},
+                "managed_policy_arns": [], "unique_id": "AROAEXAMPLE",
+            }),
+        };
+        let moved = moved_from_aws_iam_role(&from).unwrap_or_default();
+        assert_eq!(moved["id"], "vantage_cross_account_connection");
+        assert_eq!(moved["external_id"], "ext-1");
+        assert_eq!(moved["vantage_principal_arn"], "arn:aws:iam::630399649041:role/vantage");
+        assert_eq!(moved["exclusive_inline_policies"], false);
+        assert_eq!(moved["inline_policies"], serde_json::Value::Null);
+        assert_eq!(moved["description"], serde_json::Value::Null);
+        assert_eq!(moved["tags"], serde_json::Value::Null);
+        assert_eq!(moved["max_session_duration"], 3600);
+        let unnamed = MoveSource {
+            state: serde_json::json!({"name": ""}),
+            ..from
+        };
+        assert!(moved_from_aws_iam_role(&unnamed).is_err());
     }
 }

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use tfplugin::schema::validators::{int_between, string};
 use tfplugin::timeouts::{self, Timeouts};
 use tfplugin::{
-    ApplyError, AttrPath, Attribute, ConfigView, Ctx, Diagnostic, Diagnostics, Plan, Resource, Schema, Type, Val, Value,
+    ApplyError, AttrPath, Attribute, ConfigView, Ctx, Diagnostic, Diagnostics, MoveSource, Plan, Resource, Schema,
+    Type, Val, Value,
 };
 
 use crate::ProviderData;
@@ -26,9 +27,9 @@ use crate::aws::s3::{
     self, BucketParts, BucketWriter, PublicAccessBlock, S3Error, bucket_arn, is_region_name, no_topic_message,
     topic_arn,
 };
-use crate::policy;
 use crate::policy::bucket::{PolicyShape, bucket_policy, parse_additional, policy_shape, same_statements};
 use crate::tags::{self, Tags};
+use crate::{moves, policy};
 
 pub const DEFAULT_LIFECYCLE_DAYS: i64 = 200;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -486,7 +487,19 @@ impl Resource<ProviderData> for CurBucket {
         let Some(remote) = remote.map_err(diagnostic)? else {
             return Ok(None);
         };
-        Ok(Some(Self::state_from_remote(ctx, &current, &region, remote)))
+        let mut prior = current;
+        // Imported and moved states carry no `enforce_tls` yet (every plan sets it).
+        if prior.enforce_tls.is_none() {
+            let account = &ctx.provider().aws.caller().await?.account_id;
+            let shape = remote.policy.as_deref().map_or(PolicyShape::NO_POLICY, |p| {
+                policy_shape(partition_of(&region), account, prior.bucket(), p)
+            });
+            prior.cross_account_role_arn = shape.role_arn;
+            prior.enforce_tls = Some(shape.enforce_tls);
+            prior.additional_policy_statements = shape.additional;
+            prior.force_destroy.get_or_insert(false);
+        }
+        Ok(Some(Self::state_from_remote(ctx, &prior, &region, remote)))
     }
 
     async fn update(
@@ -576,26 +589,98 @@ impl Resource<ProviderData> for CurBucket {
             )
             .into());
         };
-        let client = data.aws.s3(Some(&region)).await;
-        let Some(remote) = s3::read_bucket(&client, id, &region).await.map_err(diagnostic)? else {
-            return Err(Diagnostic::error(
+        let prior = CurBucketModel {
+            bucket: Some(id.to_string()),
+            region: Some(region),
+            ..CurBucketModel::default()
+        };
+        self.read(ctx, prior).await?.ok_or_else(|| {
+            Diagnostic::error(
                 "Cannot import a missing bucket",
                 format!("The S3 bucket {id:?} disappeared while it was being imported."),
             )
-            .into());
+            .into()
+        })
+    }
+
+    /// `moved { from = aws_s3_bucket.x  to = vantage_aws_cur_bucket.x }`. The bucket's
+    /// satellites (policy, public access block, lifecycle, notification, ACL) are part of
+    /// this resource: those are forgotten with `removed` blocks, not moved.
+    async fn move_state(&self, from: &MoveSource) -> Option<Result<serde_json::Value, Diagnostics>> {
+        if moves::from_hashicorp_aws(from, "aws_s3_bucket") {
+            return Some(moved_from_aws_s3_bucket(from));
+        }
+        let folded = [
+            "aws_s3_bucket_policy",
+            "aws_s3_bucket_public_access_block",
+            "aws_s3_bucket_lifecycle_configuration",
+            "aws_s3_bucket_notification",
+            "aws_s3_bucket_acl",
+        ];
+        folded
+            .iter()
+            .any(|t| moves::from_hashicorp_aws(from, t))
+            .then(|| Err(moves::folded_into(from, "vantage_aws_cur_bucket", "the aws_s3_bucket")))
+    }
+}
+
+/// An `aws_s3_bucket` state as this type's; the refresh reads the policy's shape
+/// (role, TLS rule, other statements), the lifecycle and the notification.
+fn moved_from_aws_s3_bucket(from: &MoveSource) -> Result<serde_json::Value, Diagnostics> {
+    let s = &from.state;
+    let bucket = moves::required(s, "bucket", from)?;
+    moves::state(&CurBucketModel {
+        id: Some(bucket.clone()),
+        arn: moves::string(s, "arn"),
+        region: moves::string(s, "region"),
+        force_destroy: moves::boolean(s, "force_destroy"),
+        tags: moves::tags(s, "tags"),
+        tags_all: moves::tags(s, "tags_all"),
+        bucket: Some(bucket),
+        ..CurBucketModel::default()
+    })
+}
+
+#[cfg(test)]
+mod move_tests {
+    use super::*;
+
+    fn source(type_name: &str, state: serde_json::Value) -> MoveSource {
+        MoveSource {
+            provider_address: "registry.terraform.io/hashicorp/aws".into(),
+            type_name: type_name.into(),
+            schema_version: 0,
+            state,
+        }
+    }
+
+    #[test]
+    fn an_aws_s3_bucket_moves_and_leaves_the_policy_shape_to_the_refresh() {
+        let from = source(
+            "aws_s3_bucket",
+            serde_json::json!({"bucket": "b", "region": "eu-west-1", "force_destroy": false, "tags": {}}),
+        );
+        let moved = moved_from_aws_s3_bucket(&from).unwrap_or_default();
+        assert_eq!(moved["id"], "b");
+        assert_eq!(moved["region"], "eu-west-1");
+        assert_eq!(moved["force_destroy"], false);
+        assert_eq!(moved["tags"], serde_json::Value::Null);
+        assert_eq!(moved["enforce_tls"], serde_json::Value::Null);
+    }
+
+    #[tokio::test]
+    async fn satellites_are_refused_with_the_removed_block_to_write() {
+        let from = source("aws_s3_bucket_policy", serde_json::json!({"bucket": "b"}));
+        let refused = CurBucket.move_state(&from).await;
+        let Some(Err(diags)) = refused else {
+            panic!("a bucket policy cannot be moved onto the bucket");
         };
-        let account = &data.aws.caller().await?.account_id;
-        let shape = remote.policy.as_deref().map_or(PolicyShape::NO_POLICY, |p| {
-            policy_shape(partition_of(&region), account, id, p)
-        });
-        let prior = CurBucketModel {
-            bucket: Some(id.to_string()),
-            cross_account_role_arn: shape.role_arn,
-            enforce_tls: Some(shape.enforce_tls),
-            additional_policy_statements: shape.additional,
-            force_destroy: Some(false),
-            ..CurBucketModel::default()
-        };
-        Ok(Self::state_from_remote(ctx, &prior, &region, remote))
+        assert!(format!("{diags:?}").contains("destroy = false"), "{diags:?}");
+        assert!(
+            CurBucket
+                .move_state(&source("aws_iam_role", serde_json::Value::Null))
+                .await
+                .is_none()
+        );
     }
 }

@@ -18,16 +18,17 @@ use serde::{Deserialize, Serialize};
 use tfplugin::schema::validators::{one_of, string};
 use tfplugin::timeouts::{self, WriteTimeouts};
 use tfplugin::{
-    ApplyError, AttrPath, Attribute, ConfigView, Ctx, Diagnostic, Diagnostics, Plan, Resource, Schema, Val, Value,
+    ApplyError, AttrPath, Attribute, ConfigView, Ctx, Diagnostic, Diagnostics, MoveSource, Plan, Resource, Schema, Val,
+    Value,
 };
 
-use crate::ProviderData;
 use crate::aws::cur::{
     ARTIFACTS, COMPRESSIONS, Choices, Cur, CurError, FORMATS, Report, ReportDefinition, S3_REGIONS, SCHEMA_ELEMENTS,
     Setting, TIME_UNITS, VERSIONING, report_arn, rule_violations,
 };
 use crate::aws::s3::{S3Error, wait_for_bucket_location};
 use crate::tags::{self, Tags};
+use crate::{ProviderData, moves};
 
 pub const DEFAULT_NAME: &str = "VantageReport";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -523,11 +524,63 @@ impl Resource<ProviderData> for CurReport {
             .into()),
         }
     }
+
+    /// `moved { from = aws_cur_report_definition.x  to = vantage_aws_cur_report.x }`.
+    async fn move_state(&self, from: &MoveSource) -> Option<Result<serde_json::Value, Diagnostics>> {
+        moves::from_hashicorp_aws(from, "aws_cur_report_definition").then(|| moved_from_aws_cur_report_definition(from))
+    }
+}
+
+/// An `aws_cur_report_definition` state as this type's (the names differ: `report_name`,
+/// `s3_bucket`, `s3_region`, `s3_prefix`); the refresh reads the delivery status.
+fn moved_from_aws_cur_report_definition(from: &MoveSource) -> Result<serde_json::Value, Diagnostics> {
+    let s = &from.state;
+    let name = moves::required(s, "report_name", from)?;
+    moves::state(&CurReportModel {
+        id: Some(name.clone()),
+        name: Some(name),
+        bucket: moves::string(s, "s3_bucket"),
+        bucket_region: moves::string(s, "s3_region"),
+        // "" is a prefix of its own here (no prefix), unlike SDKv2's unset strings.
+        prefix: s["s3_prefix"].as_str().map(str::to_string),
+        time_unit: moves::string(s, "time_unit"),
+        format: moves::string(s, "format"),
+        compression: moves::string(s, "compression"),
+        additional_schema_elements: Some(moves::strings(s, "additional_schema_elements").unwrap_or_default()),
+        additional_artifacts: Some(moves::strings(s, "additional_artifacts").unwrap_or_default()),
+        report_versioning: moves::string(s, "report_versioning"),
+        refresh_closed_reports: moves::boolean(s, "refresh_closed_reports"),
+        tags: moves::tags(s, "tags"),
+        tags_all: moves::tags(s, "tags_all"),
+        arn: moves::string(s, "arn"),
+        ..CurReportModel::default()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_aws_cur_report_definition_moves_under_this_types_names() {
+        let from = MoveSource {
+            provider_address: "registry.terraform.io/hashicorp/aws".into(),
+            type_name: "aws_cur_report_definition".into(),
+            schema_version: 0,
+            state: serde_json::json!({
+                "report_name": "VantageReport", "s3_bucket": "b", "s3_region": "us-east-1", "s3_prefix": "daily-v1",
+                "time_unit": "DAILY", "format": "textORcsv", "compression": "GZIP",
+                "additional_schema_elements": ["RESOURCES"], "additional_artifacts": [],
+                "report_versioning": "OVERWRITE_REPORT", "refresh_closed_reports": true,
+            }),
+        };
+        let moved = moved_from_aws_cur_report_definition(&from).unwrap_or_default();
+        assert_eq!(moved["id"], "VantageReport");
+        assert_eq!(moved["bucket"], "b");
+        assert_eq!(moved["prefix"], "daily-v1");
+        assert_eq!(moved["additional_schema_elements"], serde_json::json!(["RESOURCES"]));
+        assert_eq!(moved["additional_artifacts"], serde_json::json!([]));
+    }
 
     #[test]
     fn each_rule_is_blamed_on_its_attribute() {

@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 use tfplugin::schema::validators::{custom, one_of};
 use tfplugin::timeouts::{self, WriteTimeouts};
 use tfplugin::{
-    ApplyError, AttrPath, Attribute, ConfigView, Ctx, Diagnostic, Diagnostics, Plan, Resource, Schema, Val, Value,
+    ApplyError, AttrPath, Attribute, ConfigView, Ctx, Diagnostic, Diagnostics, MoveSource, Plan, Resource, Schema, Val,
+    Value,
 };
 
-use crate::ProviderData;
 use crate::aws::iam::{self, Problem};
 use crate::policy::{self, PolicyDocument};
 use crate::vantage::AwsProviderInfo;
+use crate::{ProviderData, moves};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -399,10 +400,15 @@ impl Resource<ProviderData> for RolePolicy {
             Some(p) if policy::equivalent(p, &actual) => p.clone(),
             _ => actual,
         };
-        Ok(Some(RolePolicyModel {
+        let mut state = RolePolicyModel {
             policy: Some(policy),
             ..current
-        }))
+        };
+        // Imported and moved states carry no `allow_*` yet (every plan sets them).
+        if state.allow_write_actions.is_none() {
+            adopt(ctx, &mut state).await;
+        }
+        Ok(Some(state))
     }
 
     async fn update(
@@ -435,31 +441,77 @@ impl Resource<ProviderData> for RolePolicy {
             id: Some(id.to_string()),
             role: role.to_string(),
             name: name.to_string(),
-            allow_write_actions: Some(false),
-            allow_data_reads: Some(false),
             ..RolePolicyModel::default()
         };
-        let Some(mut state) = self.read(ctx, state).await? else {
-            return Err(Diagnostic::error(
+        self.read(ctx, state).await?.ok_or_else(|| {
+            Diagnostic::error(
                 "Cannot import a missing policy",
                 format!("Role {role:?} has no inline policy {name:?}."),
             )
-            .into());
-        };
-        // Recognise Vantage's documents, so a config using `preset` imports without a diff.
-        if let (Some(doc), Ok(info)) = (
-            &state.policy,
-            ctx.provider().aws_provider_info(ctx.cancellation()).await,
-        ) {
-            for preset in ["root", "cloudwatch", "resources", "autopilot"] {
-                if preset_document(info, preset, None).is_ok_and(|d| policy::equivalent(&d, doc)) {
-                    state.preset = Some(preset.to_string());
-                    state.allow_write_actions = Some(preset == "autopilot");
-                }
-            }
-        }
-        Ok(state)
+            .into()
+        })
     }
+
+    /// `moved { from = aws_iam_role_policy.x  to = vantage_aws_role_policy.x }`.
+    async fn move_state(&self, from: &MoveSource) -> Option<Result<serde_json::Value, Diagnostics>> {
+        moves::from_hashicorp_aws(from, "aws_iam_role_policy").then(|| moved_from_aws_iam_role_policy(from))
+    }
+}
+
+/// An `aws_iam_role_policy` state (id `role:name`) as this type's; the refresh recognises presets.
+fn moved_from_aws_iam_role_policy(from: &MoveSource) -> Result<serde_json::Value, Diagnostics> {
+    let s = &from.state;
+    let role = moves::required(s, "role", from)?;
+    let name = moves::required(s, "name", from)?;
+    moves::state(&RolePolicyModel {
+        id: Some(format!("{role}:{name}")),
+        role,
+        name,
+        policy: moves::string(s, "policy"),
+        ..RolePolicyModel::default()
+    })
+}
+
+/// Completes an imported or moved state: recognises Vantage's documents, so a
+/// configuration using `preset` adopts the policy without a diff.
+async fn adopt(ctx: &Ctx<ProviderData>, state: &mut RolePolicyModel) {
+    state.allow_write_actions = Some(false);
+    state.allow_data_reads = Some(false);
+    let Some(doc) = state.policy.clone() else {
+        return;
+    };
+    if let Some(bucket) = cur_retrieval_bucket(&doc)
+        && policy::equivalent(&cur_retrieval_policy(&bucket), &doc)
+    {
+        state.preset = Some("cur_retrieval".to_string());
+        state.cur_bucket = Some(bucket);
+        return;
+    }
+    let Ok(info) = ctx.provider().aws_provider_info(ctx.cancellation()).await else {
+        return;
+    };
+    for preset in ["root", "cloudwatch", "resources", "autopilot"] {
+        if preset_document(info, preset, None).is_ok_and(|d| policy::equivalent(&d, &doc)) {
+            state.preset = Some(preset.to_string());
+            state.allow_write_actions = Some(preset == "autopilot");
+        }
+    }
+}
+
+/// The bucket a document in the shape of [`cur_retrieval_policy`] grants reads in.
+fn cur_retrieval_bucket(doc: &str) -> Option<String> {
+    let doc: serde_json::Value = serde_json::from_str(doc).ok()?;
+    let statement = match &doc["Statement"] {
+        serde_json::Value::Array(a) if a.len() == 1 => &a[0],
+        s @ serde_json::Value::Object(_) => s,
+        _ => return None,
+    };
+    let resource = match &statement["Resource"] {
+        serde_json::Value::Array(a) if a.len() == 1 => a[0].as_str()?,
+        r => r.as_str()?,
+    };
+    let bucket = resource.strip_prefix("arn:aws:s3:::")?.strip_suffix("/*")?;
+    (!bucket.is_empty() && !bucket.contains('/')).then(|| bucket.to_string())
 }
 
 async fn put(
@@ -535,6 +587,36 @@ async fn put(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cur_retrieval_bucket_is_read_back_from_the_document() {
+        assert_eq!(
+            cur_retrieval_bucket(&cur_retrieval_policy("b-1")).as_deref(),
+            Some("b-1")
+        );
+        let listed = r#"{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":["arn:aws:s3:::b-2/*"]}}"#;
+        assert_eq!(cur_retrieval_bucket(listed).as_deref(), Some("b-2"));
+        assert_eq!(
+            cur_retrieval_bucket(r#"{"Statement":[{"Resource":"arn:aws:s3:::b/k/*"}]}"#),
+            None
+        );
+        assert_eq!(cur_retrieval_bucket(r#"{"Statement":[{"Resource":"*"}]}"#), None);
+    }
+
+    #[test]
+    fn an_aws_iam_role_policy_moves_with_its_document_and_no_allow_flags() {
+        let from = MoveSource {
+            provider_address: "registry.terraform.io/hashicorp/aws".into(),
+            type_name: "aws_iam_role_policy".into(),
+            schema_version: 0,
+            state: serde_json::json!({"id": "r:root", "role": "r", "name": "root", "name_prefix": "", "policy": "{}"}),
+        };
+        let moved = moved_from_aws_iam_role_policy(&from).unwrap_or_default();
+        assert_eq!(moved["id"], "r:root");
+        assert_eq!(moved["policy"], "{}");
+        // The refresh adopts the policy (presets) when these are unset.
+        assert_eq!(moved["allow_write_actions"], serde_json::Value::Null);
+    }
 
     #[test]
     fn cur_retrieval_reads_only_the_bucket_objects() {

@@ -655,12 +655,20 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
                     schema_version: r.source_schema_version,
                     state,
                 };
+                let old_id = match &source.state["id"] {
+                    serde_json::Value::String(id) if !id.is_empty() => format!(" (the old state's id was {id:?})"),
+                    serde_json::Value::Number(id) => format!(" (the old state's id was {id})"),
+                    _ => String::new(),
+                };
                 let moved = entry.imp.move_json(&source).await.ok_or_else(|| {
                     Diagnostics::from(Diagnostic::error(
                         "Unsupported resource move",
                         format!(
-                            "{} cannot take state from {} ({}). Remove the moved block and import the object instead.",
-                            r.target_type_name, r.source_type_name, r.source_provider_address
+                            "{} cannot take state from {} ({}). Remove the moved block and adopt the object with an \
+                             `import` block instead: `import {{ to = <address> id = \"<id>\" }}`, with the import id \
+                             {} documents{old_id}; forget the old resource with a `removed` block \
+                             (`lifecycle {{ destroy = false }}`).",
+                            r.target_type_name, r.source_type_name, r.source_provider_address, r.target_type_name
                         ),
                     ))
                 })??;
@@ -1090,7 +1098,7 @@ mod tests {
             source_type_name: source_type.into(),
             source_schema_version: 0,
             source_state: Some(pb::RawState {
-                json: br#"{"label":"moved"}"#.to_vec(),
+                json: br#"{"label":"moved","id":"old-7"}"#.to_vec(),
                 flatmap: Default::default(),
             }),
             target_type_name: "test_versioned".into(),
@@ -1114,7 +1122,9 @@ mod tests {
             refused
                 .diagnostics
                 .iter()
-                .any(|d| d.summary == "Unsupported resource move")
+                .any(|d| d.summary == "Unsupported resource move"
+                    && d.detail.contains("`import` block")
+                    && d.detail.contains("\"old-7\""))
         );
     }
 
