@@ -36,7 +36,12 @@ enum Task {
         check: bool,
     },
     /// Install a release build into Terraform's implicit local mirror (terraform.local/vantage/vantage).
-    Install,
+    Install {
+        /// Also install it as Vantage's provider (registry.terraform.io/vantage-sh/vantage), so a
+        /// configuration written for that one runs unchanged with this binary.
+        #[arg(long)]
+        as_vantage_sh: bool,
+    },
     /// Run the devstack in the foreground (arguments are passed on).
     Devstack {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -65,7 +70,7 @@ fn main() -> anyhow::Result<()> {
         Task::Demo => demo::run_demo(&root),
         Task::Test => test::run_all(&root),
         Task::Docs { check } => docs::run(&root, check),
-        Task::Install => install::run_install(&root),
+        Task::Install { as_vantage_sh } => install::run_install(&root, as_vantage_sh),
         Task::Devstack { args } => devstack::run_foreground(&root, &args),
         Task::DevstackSetup => moto::ensure(&root).map(|python| {
             util::step(&format!("moto ready: {}", python.display()));
