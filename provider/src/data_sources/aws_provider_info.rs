@@ -1,12 +1,17 @@
 //! `data "vantage_aws_provider_info"`: what Vantage needs in your AWS account
 //! (its principal, your external id, its policy documents). Same attributes
 //! as Vantage's official data source, plus the role id, the Vantage id and
-//! the S3 request metrics policy.
+//! the S3 request metrics policy. For a role made with another tool
+//! (hashicorp/aws, CloudFormation, Pulumi, the console) it also renders the
+//! trust policy and the CUR retrieval policy exactly as this provider's
+//! resources write them.
 
 use serde::{Deserialize, Serialize};
+use tfplugin::schema::validators::string;
 use tfplugin::{Attribute, Ctx, DataSource, Diagnostics, Schema};
 
 use crate::ProviderData;
+use crate::policy::{cur_retrieval_policy, trust::trust_policy};
 
 pub struct AwsProviderInfoDataSource;
 
@@ -21,6 +26,9 @@ pub struct AwsProviderInfoModel {
     pub s3_request_metrics_policy: Option<String>,
     pub iam_role_id: Option<String>,
     pub vantage_id: Option<String>,
+    pub assume_role_policy: Option<String>,
+    pub cur_bucket: Option<String>,
+    pub cur_retrieval_policy: Option<String>,
 }
 
 fn computed(name: &str, description: &str) -> Attribute {
@@ -73,12 +81,32 @@ impl DataSource<ProviderData> for AwsProviderInfoDataSource {
             "s3_request_metrics_policy",
             "S3 request metrics read-only policy (JSON).",
         ))
+        .attribute(
+            computed(
+                "assume_role_policy",
+                "The trust policy (JSON) a role made with another tool needs, exactly as \
+                 `vantage_aws_cross_account_role` writes it: Vantage's principal may assume the role \
+                 with your external id (`sts:ExternalId` StringEquals). Sensitive: it holds the external id.",
+            )
+            .sensitive(),
+        )
+        .attribute(
+            Attribute::string("cur_bucket")
+                .optional()
+                .validator(string("an S3 bucket name", crate::s3::validate_bucket_name))
+                .description("The bucket your Cost and Usage Report is delivered to, for `cur_retrieval_policy`."),
+        )
+        .attribute(computed(
+            "cur_retrieval_policy",
+            "The inline policy (JSON) letting Vantage read the CUR files in `cur_bucket`, exactly as \
+             `vantage_aws_role_policy` with `preset = \"cur_retrieval\"` writes it. Null without `cur_bucket`.",
+        ))
     }
 
     async fn read(
         &self,
         ctx: &Ctx<ProviderData>,
-        _config: AwsProviderInfoModel,
+        config: AwsProviderInfoModel,
     ) -> Result<AwsProviderInfoModel, Diagnostics> {
         let info = ctx
             .provider()
@@ -96,6 +124,36 @@ impl DataSource<ProviderData> for AwsProviderInfoDataSource {
             s3_request_metrics_policy: p.s3_request_metrics.clone(),
             iam_role_id: info.iam_role_id.clone(),
             vantage_id: info.vantage_id.clone(),
+            assume_role_policy: Some(trust_policy(&info.iam_role_arn, &info.external_id)),
+            cur_retrieval_policy: config.cur_bucket.as_deref().map(cur_retrieval_policy),
+            cur_bucket: config.cur_bucket,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trust_policy_is_sensitive_and_the_bucket_is_the_only_argument() {
+        let schema = DataSource::<ProviderData>::schema(&AwsProviderInfoDataSource);
+        let attr = |name: &str| {
+            schema
+                .block
+                .find_attribute(name)
+                .unwrap_or_else(|| panic!("no attribute {name}"))
+        };
+        assert!(attr("assume_role_policy").sensitive, "it holds the external id");
+        assert!(attr("external_id").sensitive);
+        assert!(!attr("cur_retrieval_policy").sensitive);
+        let arguments: Vec<&str> = schema
+            .block
+            .attributes
+            .iter()
+            .filter(|a| a.is_configurable())
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(arguments, ["cur_bucket"]);
     }
 }

@@ -20,6 +20,7 @@
 //!   [`Finding`]s; [`unknown_actions`] reports patterns the table does not
 //!   know; [`describe_findings`] turns findings into one readable sentence.
 //!   Whether a finding is an error or a warning is the caller's choice.
+//! - CUR retrieval: [`cur_retrieval_policy`] grants reads of a CUR bucket's files.
 //! - Trust: [`trust`] writes and recognises the cross-account role's trust
 //!   policy (Vantage's principal with the external id).
 //! - Limits: [`size_without_whitespace`] against
@@ -53,6 +54,21 @@ pub const MODULE_POLICY_NAMES: [&str; 5] = [
     "VantageAutoPilot",
     "VantageCostandUsageReportRetrieval",
 ];
+
+/// The policy granting Vantage read access to CUR files in `bucket`: preset `cur_retrieval`
+/// of `vantage_aws_role_policy`, and `cur_retrieval_policy` of `vantage_aws_provider_info`
+/// for roles made with another tool.
+pub fn cur_retrieval_policy(bucket: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectAcl"],
+            "Resource": format!("arn:aws:s3:::{bucket}/*")
+        }]
+    })
+    .to_string()
+}
 
 /// Whether an inline policy's name is one Vantage uses for its own documents.
 pub fn is_vantage_policy_name(name: &str) -> bool {

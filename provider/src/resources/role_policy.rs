@@ -14,7 +14,7 @@ use tfplugin::{
 };
 
 use crate::aws::iam::{self, Problem};
-use crate::policy::{self, PolicyDocument};
+use crate::policy::{self, PolicyDocument, cur_retrieval_policy};
 use crate::vantage::AwsProviderInfo;
 use crate::{ProviderData, moves};
 
@@ -36,19 +36,6 @@ pub struct RolePolicyModel {
     pub allow_write_actions: Option<bool>,
     pub allow_data_reads: Option<bool>,
     pub timeouts: Option<WriteTimeouts>,
-}
-
-/// The policy granting Vantage read access to CUR files in `bucket`.
-pub fn cur_retrieval_policy(bucket: &str) -> String {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:GetObjectAcl"],
-            "Resource": format!("arn:aws:s3:::{bucket}/*")
-        }]
-    })
-    .to_string()
 }
 
 /// A preset's document, from Vantage's provider info.
