@@ -99,6 +99,7 @@ pub struct Billing {
     config: aws_config::SdkConfig,
     pub s3: aws_sdk_s3::Client,
     pub cur: aws_sdk_costandusagereport::Client,
+    pub exports: aws_sdk_bcmdataexports::Client,
     pub organizations: aws_sdk_organizations::Client,
 }
 
@@ -154,6 +155,7 @@ impl Billing {
         Billing {
             s3,
             cur: aws_sdk_costandusagereport::Client::new(&config),
+            exports: aws_sdk_bcmdataexports::Client::new(&config),
             organizations: aws_sdk_organizations::Client::new(&config),
             account: account.to_string(),
             endpoint,
@@ -378,6 +380,28 @@ impl Billing {
             .iter()
             .find(|b| b.name() == Some(name))
             .map(|b| b.creation_date().map(ToString::to_string).unwrap_or_default())
+    }
+
+    /// The ARNs of the account's BCM Data Exports (all pages).
+    pub fn export_arns(&self) -> Vec<String> {
+        self.block_on(async {
+            let mut all = Vec::new();
+            let mut token = None;
+            loop {
+                let out = self
+                    .exports
+                    .list_exports()
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .expect("ListExports");
+                all.extend(out.exports().iter().map(|e| e.export_arn().to_string()));
+                match out.next_token() {
+                    Some(t) => token = Some(t.to_string()),
+                    None => return all,
+                }
+            }
+        })
     }
 
     pub fn report(&self, name: &str) -> Option<ReportDefinition> {
