@@ -197,7 +197,7 @@ fn bcmdataexports_export_creates_reads_and_deletes() {
         )),
         "{arn}"
     );
-    assert_eq!(aws.export_arns(), [arn.clone()], "the SDK sees the export");
+    assert_eq!(aws.export_arns(), [arn.as_str()], "the SDK sees the export");
 
     ws.run(&["state", "rm", "aws_bcmdataexports_export.this"]).expect_ok();
     ws.run(&["import", "-no-color", "aws_bcmdataexports_export.this", &arn])
