@@ -109,6 +109,7 @@ impl tfplugin::Provider for VantageProvider {
             Arc::new(resources::aws_provider::AwsProvider),
             Arc::new(resources::cur_bucket::CurBucket),
             Arc::new(resources::cur_report::CurReport),
+            Arc::new(resources::data_export::DataExport),
         ]
     }
 

@@ -1,5 +1,32 @@
 //! S3 facts shared by the resources that name buckets.
 
+use std::time::Duration;
+
+use tfplugin::{AttrPath, Ctx, Diagnostic};
+
+use crate::ProviderData;
+use crate::aws::s3::{S3Error, wait_for_bucket_location};
+
+/// The region a report or export delivers into: `configured`, else the bucket's own (the
+/// bucket may be created by this same apply, so a missing one is waited for).
+pub async fn delivery_region(
+    ctx: &Ctx<ProviderData>,
+    bucket: &str,
+    configured: Option<&str>,
+    timeout: Duration,
+) -> Result<String, Diagnostic> {
+    if let Some(r) = configured {
+        return Ok(r.to_string());
+    }
+    let s3 = ctx.provider().aws.s3(None).await;
+    wait_for_bucket_location(&s3, bucket, ctx.cancellation(), timeout)
+        .await
+        .map_err(|e| match e {
+            S3Error::Missing { .. } => e.to_diagnostic().at(AttrPath::new("bucket")),
+            e => e.to_diagnostic(),
+        })
+}
+
 /// Checks S3's bucket naming rules, returning what is wrong and how to fix it.
 pub fn validate_bucket_name(name: &str) -> Result<(), String> {
     let bad = |why: &str| Err(format!("{name:?} is not a valid S3 bucket name: {why}"));

@@ -6,6 +6,7 @@
 pub mod clients;
 pub mod cur;
 pub mod errors;
+pub mod exports;
 pub mod iam;
 pub mod organizations;
 pub mod s3;

@@ -26,7 +26,6 @@ use crate::aws::cur::{
     ARTIFACTS, COMPRESSIONS, Choices, Cur, CurError, FORMATS, Report, ReportDefinition, S3_REGIONS, SCHEMA_ELEMENTS,
     Setting, TIME_UNITS, VERSIONING, report_arn, rule_violations,
 };
-use crate::aws::s3::{S3Error, wait_for_bucket_location};
 use crate::tags::{self, Tags};
 use crate::{ProviderData, moves};
 
@@ -172,25 +171,6 @@ impl CurReport {
     fn cur(ctx: &Ctx<ProviderData>) -> Cur<'_> {
         let data = ctx.provider();
         Cur::new(&data.aws, &data.cur_reports, ctx.cancellation())
-    }
-
-    /// The region to deliver to: configured, else the bucket's own (which may
-    /// be created by this same apply, so a missing bucket is waited for).
-    async fn resolve_region(
-        ctx: &Ctx<ProviderData>,
-        m: &CurReportModel,
-        timeout: Duration,
-    ) -> Result<String, Diagnostic> {
-        if let Some(r) = &m.bucket_region {
-            return Ok(r.clone());
-        }
-        let s3 = ctx.provider().aws.s3(None).await;
-        wait_for_bucket_location(&s3, m.bucket(), ctx.cancellation(), timeout)
-            .await
-            .map_err(|e| match e {
-                S3Error::Missing { .. } => e.to_diagnostic().at(AttrPath::new("bucket")),
-                e => e.to_diagnostic(),
-            })
     }
 
     /// The state for a report AWS holds.
@@ -435,7 +415,8 @@ impl Resource<ProviderData> for CurReport {
     ) -> Result<CurReportModel, ApplyError<CurReportModel>> {
         let timeout = planned.timeouts().create_or(DEFAULT_TIMEOUT);
         let name = planned.name().to_string();
-        let region = Self::resolve_region(ctx, &planned, timeout).await?;
+        let region =
+            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), timeout).await?;
         let tags = planned.tags_all.clone().unwrap_or_default();
         Self::cur(ctx)
             .put_report_definition(&planned.definition(&region), &tags, timeout)
@@ -469,7 +450,8 @@ impl Resource<ProviderData> for CurReport {
     ) -> Result<CurReportModel, ApplyError<CurReportModel>> {
         let timeout = planned.timeouts().update_or(DEFAULT_TIMEOUT);
         let name = planned.name().to_string();
-        let region = Self::resolve_region(ctx, &planned, timeout).await?;
+        let region =
+            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), timeout).await?;
         let cur = Self::cur(ctx);
         let mut resolved = planned.clone();
         resolved.bucket_region = Some(region.clone());

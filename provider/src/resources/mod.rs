@@ -5,4 +5,5 @@ pub mod aws_provider;
 pub mod cross_account_role;
 pub mod cur_bucket;
 pub mod cur_report;
+pub mod data_export;
 pub mod role_policy;
