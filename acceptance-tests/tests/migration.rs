@@ -31,10 +31,111 @@ const MODULE_POLICIES: [(&str, &str, &str); 4] = [
     ("VantageAutoPilot", "autopilot_policy", "autopilot"),
 ];
 
+/// Which report the module made: CUR 1.0, or CUR 2.0 (its `upgrade_to_cur_2`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cur {
+    V1,
+    V2,
+}
+
+impl Cur {
+    fn module_address(self) -> &'static str {
+        match self {
+            Cur::V1 => "aws_cur_report_definition.cur_with_bucket[0]",
+            Cur::V2 => "aws_bcmdataexports_export.cur2_with_bucket[0]",
+        }
+    }
+
+    fn our_address(self) -> &'static str {
+        match self {
+            Cur::V1 => "vantage_aws_cur_report.this",
+            Cur::V2 => "vantage_aws_data_export.this",
+        }
+    }
+
+    /// Ours, keeping the module's name and prefix (defaults differ: see the migration guide).
+    fn ours(self) -> String {
+        match self {
+            Cur::V1 => {
+                "resource \"vantage_aws_cur_report\" \"this\" {\n  bucket = vantage_aws_cur_bucket.this.bucket\n}"
+                    .into()
+            }
+            Cur::V2 => format!(
+                "resource \"vantage_aws_data_export\" \"this\" {{\n  bucket = vantage_aws_cur_bucket.this.bucket\n  \
+                 name   = \"{REPORT}\"\n  prefix = \"daily-v1\"\n}}"
+            ),
+        }
+    }
+}
+
+/// The module's report: a CUR 1.0 definition, or a CUR 2.0 export with every table property set.
+fn module_report(cur: Cur, account: &str) -> String {
+    if cur == Cur::V1 {
+        return format!(
+            r#"resource "aws_cur_report_definition" "cur_with_bucket" {{
+  count                      = 1
+  report_name                = "{REPORT}"
+  time_unit                  = "DAILY"
+  format                     = "textORcsv"
+  compression                = "GZIP"
+  additional_schema_elements = ["RESOURCES"]
+  s3_bucket                  = aws_s3_bucket.cur_with_bucket[0].id
+  s3_region                  = "us-east-1"
+  s3_prefix                  = "daily-v1"
+  report_versioning          = "OVERWRITE_REPORT"
+  refresh_closed_reports     = true
+  depends_on                 = [aws_s3_bucket_policy.cur_with_bucket]
+}}
+"#
+        );
+    }
+    let columns = acceptance_tests::peers::vantage_cur2_columns().join(", ");
+    format!(
+        r#"resource "aws_bcmdataexports_export" "cur2_with_bucket" {{
+  count = 1
+  export {{
+    name = "{REPORT}"
+    data_query {{
+      query_statement = "SELECT {columns} FROM COST_AND_USAGE_REPORT"
+      table_configurations = {{
+        COST_AND_USAGE_REPORT = {{
+          BILLING_VIEW_ARN                      = "arn:aws:billing::{account}:billingview/primary"
+          TIME_GRANULARITY                      = "DAILY"
+          INCLUDE_RESOURCES                     = "TRUE"
+          INCLUDE_SPLIT_COST_ALLOCATION_DATA    = "FALSE"
+          INCLUDE_CAPACITY_RESERVATION_DATA     = "FALSE"
+          INCLUDE_IAM_PRINCIPAL_DATA            = "TRUE"
+          INCLUDE_MANUAL_DISCOUNT_COMPATIBILITY = "FALSE"
+        }}
+      }}
+    }}
+    destination_configurations {{
+      s3_destination {{
+        s3_bucket = aws_s3_bucket.cur_with_bucket[0].id
+        s3_prefix = "daily-v1"
+        s3_region = "us-east-1"
+        s3_output_configurations {{
+          overwrite   = "OVERWRITE_REPORT"
+          format      = "TEXT_OR_CSV"
+          compression = "GZIP"
+          output_type = "CUSTOM"
+        }}
+      }}
+    }}
+    refresh_cadence {{
+      frequency = "SYNCHRONOUS"
+    }}
+  }}
+  depends_on = [aws_s3_bucket_policy.cur_with_bucket]
+}}
+"#
+    )
+}
+
 /// A connection in the shape of Vantage's module, with its defaults (autopilot on, CUR 1.0,
 /// `_with_bucket` twins counted in, `_without_bucket` ones counted out), written here from
 /// the shapes in the reference docs.
-fn module_shaped(ds: &Devstack, account: &str, bucket: &str) -> String {
+fn module_shaped(ds: &Devstack, account: &str, bucket: &str, cur: Cur) -> String {
     let mut policies = String::new();
     for (name, attribute, _) in MODULE_POLICIES {
         policies.push_str(&format!(
@@ -174,37 +275,25 @@ resource "aws_s3_bucket_notification" "cur_with_bucket" {{
   }}
 }}
 
-resource "aws_cur_report_definition" "cur_with_bucket" {{
-  count                      = 1
-  report_name                = "{REPORT}"
-  time_unit                  = "DAILY"
-  format                     = "textORcsv"
-  compression                = "GZIP"
-  additional_schema_elements = ["RESOURCES"]
-  s3_bucket                  = aws_s3_bucket.cur_with_bucket[0].id
-  s3_region                  = "us-east-1"
-  s3_prefix                  = "daily-v1"
-  report_versioning          = "OVERWRITE_REPORT"
-  refresh_closed_reports     = true
-  depends_on                 = [aws_s3_bucket_policy.cur_with_bucket]
-}}
-
+{report}
 resource "vantage_aws_provider" "with_bucket" {{
   count             = 1
   cross_account_arn = aws_iam_role.vantage_cross_account_connection.arn
   bucket_arn        = aws_s3_bucket.cur_with_bucket[0].arn
-  depends_on        = [aws_iam_role_policy.root, aws_cur_report_definition.cur_with_bucket]
+  depends_on        = [aws_iam_role_policy.root, {report_address}]
 }}
 
 output "integration_id" {{ value = vantage_aws_provider.with_bucket[0].id }}
 "#,
         aws = peers::aws_provider_block(ds, account),
+        report = module_report(cur, account),
+        report_address = cur.module_address().trim_end_matches("[0]"),
     )
 }
 
 /// The same connection in this provider's resources, with the blocks that move the old
 /// state onto them and forget the satellites folded into `vantage_aws_cur_bucket`.
-fn ours_with_moves(ds: &Devstack, account: &str, bucket: &str) -> String {
+fn ours_with_moves(ds: &Devstack, account: &str, bucket: &str, cur: Cur) -> String {
     let mut policies = String::new();
     for (name, _, preset) in MODULE_POLICIES {
         let writes = if preset == "autopilot" {
@@ -294,13 +383,11 @@ removed {{
   }}
 }}
 
-resource "vantage_aws_cur_report" "this" {{
-  bucket = vantage_aws_cur_bucket.this.bucket
-}}
+{report}
 
 moved {{
-  from = aws_cur_report_definition.cur_with_bucket[0]
-  to   = vantage_aws_cur_report.this
+  from = {from}
+  to   = {to}
 }}
 
 resource "vantage_aws_integration" "this" {{
@@ -317,6 +404,9 @@ output "integration_id" {{ value = vantage_aws_integration.this.id }}
 "#,
         aws = peers::aws_provider_block(ds, account),
         vantage = provider_block(account),
+        report = cur.ours(),
+        from = cur.module_address(),
+        to = cur.our_address(),
     )
 }
 
@@ -331,16 +421,26 @@ struct Objects {
     integration: serde_json::Value,
 }
 
-fn objects(aws: &Billing, ds: &Devstack, bucket: &str, integration_id: &str) -> Objects {
+fn objects(aws: &Billing, ds: &Devstack, bucket: &str, integration_id: &str, cur: Cur) -> Objects {
     let role = aws.iam().role(ROLE).expect("the role exists");
-    let report = aws.report(REPORT).expect("the report exists");
+    let report = match cur {
+        Cur::V1 => {
+            let report = aws.report(REPORT).expect("the report exists");
+            format!("{}:{}", report.report_name(), report.s3_bucket())
+        }
+        Cur::V2 => {
+            let arns = aws.export_arns();
+            assert_eq!(arns.len(), 1, "one export: {arns:?}");
+            arns[0].clone()
+        }
+    };
     let integration = v1_integration(ds, integration_id).expect("the integration exists");
     Objects {
         role_unique_id: role.unique_id,
         role_created: role.create_date,
         inline_policies: role.inline_policy_names.into_iter().collect(),
         bucket_created: aws.bucket_created(bucket).expect("the bucket exists"),
-        report: format!("{}:{}", report.report_name(), report.s3_bucket()),
+        report,
         integration: serde_json::json!({
             "id": integration["id"],
             "role": integration["cross_account_arn"],
@@ -374,21 +474,29 @@ fn plan_counts(run: &Run) -> (u32, u32, u32) {
 
 #[test]
 fn a_module_shaped_connection_moves_to_our_resources_without_recreation() {
-    let name = "acc-migrate-moved";
+    migrate("acc-migrate-moved", Cur::V1);
+}
+
+#[test]
+fn a_module_shaped_cur_2_connection_moves_to_our_resources_without_recreation() {
+    migrate("acc-migrate-moved-cur2", Cur::V2);
+}
+
+fn migrate(name: &str, cur: Cur) {
     let ds = Devstack::shared();
     let account = account_for(name);
     let bucket = format!("vantage-cur-{account}");
     let aws = Billing::for_account(ds, &account);
     let ws = peers::workspace(ds, name);
 
-    peers::config(&ws, VANTAGE_OFFICIAL_SOURCE, &module_shaped(ds, &account, &bucket));
+    peers::config(&ws, VANTAGE_OFFICIAL_SOURCE, &module_shaped(ds, &account, &bucket, cur));
     peers::init(&ws).expect_ok();
     ws.apply().expect_ok();
     ws.plan().expect_empty_plan();
     let id = integration_id(&ws);
-    let before = objects(&aws, ds, &bucket, &id);
+    let before = objects(&aws, ds, &bucket, &id, cur);
 
-    peers::config(&ws, SOURCE_ADDRESS, &ours_with_moves(ds, &account, &bucket));
+    peers::config(&ws, SOURCE_ADDRESS, &ours_with_moves(ds, &account, &bucket, cur));
     peers::init(&ws).expect_ok();
     let plan = ws.run(&["plan", "-no-color"]);
     plan.expect_ok();
@@ -402,11 +510,12 @@ fn a_module_shaped_connection_moves_to_our_resources_without_recreation() {
     );
     let text = plan.normalized_output();
     assert!(text.contains("enforce_tls = false -> true"), "{text}");
+    let moved_report = format!("{} has moved to {}", cur.module_address(), cur.our_address());
     for moved in [
         "aws_iam_role.vantage_cross_account_connection has moved to vantage_aws_cross_account_role.this",
         "aws_iam_role_policy.VantageAutoPilot has moved to vantage_aws_role_policy.VantageAutoPilot",
         "vantage_aws_cur_bucket.this will be updated in-place # (moved from aws_s3_bucket.cur_with_bucket[0])",
-        "aws_cur_report_definition.cur_with_bucket[0] has moved to vantage_aws_cur_report.this",
+        moved_report.as_str(),
         "vantage_aws_provider.with_bucket[0] has moved to vantage_aws_integration.this",
     ] {
         assert!(text.contains(moved), "expected `{moved}` in:\n{text}");
@@ -415,7 +524,7 @@ fn a_module_shaped_connection_moves_to_our_resources_without_recreation() {
     assert!(!text.contains("Inline policies left in place"), "{text}");
 
     ws.apply().expect_ok();
-    let after = objects(&aws, ds, &bucket, &integration_id(&ws));
+    let after = objects(&aws, ds, &bucket, &integration_id(&ws), cur);
     assert_eq!(before, after, "the move must keep the same objects");
     let facts = aws.bucket(&bucket).expect("the bucket exists");
     assert_eq!(
