@@ -59,6 +59,40 @@ fn the_quickstart_connects_the_account_and_leaves_nothing_behind() {
 }
 
 #[test]
+fn the_quickstart_with_cur_2_connects_through_a_data_export() {
+    let ds = Devstack::start(&[]);
+    let mut ws = Workspace::on(&ds, "quickstart-cur2");
+    ws.env("TF_VAR_cur_bucket_force_destroy", "true");
+    ws.env("TF_VAR_cur_version", "2");
+    copy_example(&ws, "examples/quickstart");
+    ws.apply().expect_ok();
+    ws.plan().expect_empty_plan();
+
+    let out = ws.outputs();
+    assert_eq!(out["cur_report"], "VantageDataExport");
+    let bucket = out["cur_bucket"].as_str().unwrap_or_default().to_string();
+    let billing = Billing::for_account(&ds, acceptance_tests::aws::ACCOUNT_ID);
+    assert!(billing.reports().is_empty(), "no CUR 1.0 report with cur_version = 2");
+    assert_eq!(billing.export_arns().len(), 1);
+
+    // The first CUR 2.0 file arrives: the integration follows it to connected.
+    ds.admin_post("deliver-cur", serde_json::json!({ "export_name": "VantageDataExport" }));
+    assert!(
+        billing.objects(&bucket).iter().any(|k| k.starts_with("daily-v2/")),
+        "delivered under the export's prefix"
+    );
+    ws.run(&["apply", "-refresh-only", "-auto-approve", "-no-color"])
+        .expect_ok();
+    assert_eq!(ws.outputs()["integration_status"], "connected");
+    ws.plan().expect_empty_plan();
+
+    ws.destroy().expect_ok();
+    assert!(all_integrations(&ds).is_empty());
+    assert!(billing.export_arns().is_empty(), "the export is gone");
+    assert!(billing.bucket(&bucket).is_none(), "the bucket is gone");
+}
+
+#[test]
 fn the_module_connects_a_management_and_a_member_account() {
     let ds = Devstack::start(&[]);
     let ws = Workspace::on(&ds, "module");

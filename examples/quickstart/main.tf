@@ -64,8 +64,25 @@ resource "vantage_aws_role_policy" "cur" {
   cur_bucket = vantage_aws_cur_bucket.this.bucket
 }
 
+variable "cur_version" {
+  description = "1: a CUR 1.0 report definition; 2: a CUR 2.0 data export (BCM Data Exports)."
+  type        = number
+  default     = 1
+  validation {
+    condition     = contains([1, 2], var.cur_version)
+    error_message = "cur_version is 1 (CUR 1.0 report) or 2 (CUR 2.0 data export)."
+  }
+}
+
 # The report definition (CUR lives in us-east-1 whatever the bucket's region).
 resource "vantage_aws_cur_report" "this" {
+  count  = var.cur_version == 1 ? 1 : 0
+  bucket = vantage_aws_cur_bucket.this.bucket
+}
+
+# Or CUR 2.0: Vantage's data export, under "daily-v2" in the same bucket.
+resource "vantage_aws_data_export" "this" {
+  count  = var.cur_version == 2 ? 1 : 0
   bucket = vantage_aws_cur_bucket.this.bucket
 }
 
@@ -74,5 +91,7 @@ resource "vantage_aws_integration" "this" {
   cross_account_role_arn = vantage_aws_cross_account_role.this.arn
   bucket_arn             = vantage_aws_cur_bucket.this.arn
 
-  depends_on = [vantage_aws_role_policy.vantage, vantage_aws_role_policy.cur, vantage_aws_cur_report.this]
+  depends_on = [
+    vantage_aws_role_policy.vantage, vantage_aws_role_policy.cur, vantage_aws_cur_report.this, vantage_aws_data_export.this,
+  ]
 }

@@ -30,8 +30,8 @@ output "cur_bucket" {
 }
 
 output "cur_report" {
-  description = "The Cost and Usage Report definition."
-  value       = vantage_aws_cur_report.this.name
+  description = "The Cost and Usage Report definition, or the CUR 2.0 data export."
+  value       = one(concat(vantage_aws_cur_report.this[*].name, vantage_aws_data_export.this[*].name))
 }
 
 output "integration_id" {

@@ -77,7 +77,17 @@ resource "vantage_aws_role_policy" "cur" {
 }
 
 resource "vantage_aws_cur_report" "this" {
-  count = local.with_cur ? 1 : 0
+  count = local.with_cur && var.cur_version == 1 ? 1 : 0
+
+  name      = var.cur_report_name
+  bucket    = vantage_aws_cur_bucket.this[0].bucket
+  time_unit = var.cur_report_time_unit
+  tags      = var.tags
+}
+
+# CUR 2.0 (BCM Data Exports) instead, with `cur_version = 2`.
+resource "vantage_aws_data_export" "this" {
+  count = local.with_cur && var.cur_version == 2 ? 1 : 0
 
   name      = var.cur_report_name
   bucket    = vantage_aws_cur_bucket.this[0].bucket
@@ -90,5 +100,7 @@ resource "vantage_aws_integration" "this" {
   bucket_arn             = local.with_cur ? vantage_aws_cur_bucket.this[0].arn : null
 
   # Vantage checks on registration that it can assume the role and read the bucket.
-  depends_on = [vantage_aws_role_policy.presets, vantage_aws_role_policy.cur, vantage_aws_cur_report.this]
+  depends_on = [
+    vantage_aws_role_policy.presets, vantage_aws_role_policy.cur, vantage_aws_cur_report.this, vantage_aws_data_export.this,
+  ]
 }

@@ -9,8 +9,13 @@ output "cur_bucket_arn" {
 }
 
 output "cur_report_name" {
-  description = "Name of the CUR report definition (null for member accounts)."
-  value       = one(vantage_aws_cur_report.this[*].name)
+  description = "Name of the CUR report definition or data export (null for member accounts)."
+  value       = one(concat(vantage_aws_cur_report.this[*].name, vantage_aws_data_export.this[*].name))
+}
+
+output "data_export_arn" {
+  description = "ARN of the CUR 2.0 data export (null unless cur_version = 2)."
+  value       = one(vantage_aws_data_export.this[*].arn)
 }
 
 output "integration_id" {

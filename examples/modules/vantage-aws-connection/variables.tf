@@ -40,8 +40,18 @@ variable "cur_bucket_name" {
   default     = null
 }
 
+variable "cur_version" {
+  description = "1 for a CUR 1.0 report definition, 2 for a CUR 2.0 data export (BCM Data Exports)."
+  type        = number
+  default     = 1
+  validation {
+    condition     = contains([1, 2], var.cur_version)
+    error_message = "cur_version is 1 (CUR 1.0 report) or 2 (CUR 2.0 data export)."
+  }
+}
+
 variable "cur_report_name" {
-  description = "Name of the CUR report definition."
+  description = "Name of the CUR report definition or data export."
   type        = string
   default     = "VantageReport"
 }
