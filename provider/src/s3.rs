@@ -2,10 +2,27 @@
 
 use std::time::Duration;
 
-use tfplugin::{AttrPath, Ctx, Diagnostic};
+use tfplugin::{AttrPath, Ctx, Diagnostic, Plan};
 
 use crate::ProviderData;
 use crate::aws::s3::{S3Error, wait_for_bucket_location};
+
+/// Plans `bucket_region` when the configuration leaves it out: the prior region while the
+/// bucket stays the same, else unknown ([`delivery_region`] reads it at apply).
+pub fn plan_delivery_region(plan: &mut Plan) {
+    let config = plan.config_value();
+    if !config.attr("bucket_region").is_null() {
+        return;
+    }
+    let bucket = config.attr("bucket").clone();
+    let prior = plan.prior_value();
+    let prior_region = prior.attr("bucket_region").clone();
+    if !bucket.is_unknown() && prior.attr("bucket") == &bucket && prior_region.as_str().is_some() {
+        plan.set("bucket_region", prior_region);
+    } else {
+        plan.set_unknown("bucket_region");
+    }
+}
 
 /// The region a report or export delivers into: `configured`, else the bucket's own (the
 /// bucket may be created by this same apply, so a missing one is waited for).

@@ -115,6 +115,29 @@ pub fn own_tags(actual: &Tags, default_tags: &Tags, prior_tags: Option<&Tags>) -
     }
 }
 
+/// Plans `tags_all`: the provider's `default_tags` under the configuration's own `tags`
+/// (unknown while any of `tags` is).
+pub fn plan_tags_all(plan: &mut tfplugin::Plan, default_tags: &Tags) {
+    let config_tags = plan.config_value().attr("tags").clone();
+    if !config_tags.is_wholly_known() {
+        plan.set_unknown("tags_all");
+        return;
+    }
+    let own: Option<Tags> = match &config_tags {
+        tfplugin::Value::Map(m) => Some(
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect(),
+        ),
+        _ => None,
+    };
+    let all = merge(default_tags, own.as_ref());
+    plan.set(
+        "tags_all",
+        tfplugin::Value::Map(all.into_iter().map(|(k, v)| (k, tfplugin::Value::from(v))).collect()),
+    );
+}
+
 /// (keys to set with their values, keys to remove) to go from `current` to `desired`.
 pub fn diff(current: &Tags, desired: &Tags) -> (Tags, Vec<String>) {
     let set = desired

@@ -375,13 +375,7 @@ impl Resource<ProviderData> for CrossAccountRole {
             );
         }
 
-        if !config_value.attr("tags").is_unknown() {
-            let all = tags::merge(&data.aws.settings.default_tags, config.tags.as_ref());
-            plan.set(
-                "tags_all",
-                Value::Map(all.into_iter().map(|(k, v)| (k, Value::from(v))).collect()),
-            );
-        }
+        tags::plan_tags_all(plan, &data.aws.settings.default_tags);
 
         Self::plan_inline_policies(ctx, plan, prior.as_ref());
         if let Some(prior) = &prior {

@@ -385,13 +385,7 @@ impl Resource<ProviderData> for CurBucket {
             );
         }
 
-        if !config_value.attr("tags").is_unknown() {
-            let all = tags::merge(&data.aws.settings.default_tags, config.tags.as_ref());
-            plan.set(
-                "tags_all",
-                Value::Map(all.into_iter().map(|(k, v)| (k, Value::from(v))).collect()),
-            );
-        }
+        tags::plan_tags_all(plan, &data.aws.settings.default_tags);
         plan.set("public_access_block", all_public_access_blocked());
 
         let inputs_known = ["cross_account_role_arn", "enforce_tls", "additional_policy_statements"]

@@ -374,7 +374,6 @@ impl Resource<ProviderData> for CurReport {
         }
         let config: CurReportModel = plan.config()?;
         let planned: CurReportModel = plan.planned()?;
-        let prior: Option<CurReportModel> = plan.prior()?;
         let config_value = plan.config_value().clone();
 
         if config_value.attr("name").is_unknown() {
@@ -389,22 +388,8 @@ impl Resource<ProviderData> for CurReport {
                 plan.set("prefix", default_prefix(planned.time_unit()));
             }
         }
-        if config.bucket_region.is_none() && !config_value.attr("bucket_region").is_unknown() {
-            let same_bucket = prior.as_ref().is_some_and(|p| {
-                p.bucket == config.bucket && !config_value.attr("bucket").is_unknown() && p.bucket_region.is_some()
-            });
-            match prior.as_ref().filter(|_| same_bucket) {
-                Some(p) => plan.set("bucket_region", p.bucket_region.clone()),
-                None => plan.set_unknown("bucket_region"),
-            }
-        }
-        if !config_value.attr("tags").is_unknown() {
-            let all = tags::merge(&ctx.provider().aws.settings.default_tags, config.tags.as_ref());
-            plan.set(
-                "tags_all",
-                Value::Map(all.into_iter().map(|(k, v)| (k, Value::from(v))).collect()),
-            );
-        }
+        crate::s3::plan_delivery_region(plan);
+        tags::plan_tags_all(plan, &ctx.provider().aws.settings.default_tags);
         Ok(())
     }
 

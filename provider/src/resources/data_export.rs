@@ -374,15 +374,7 @@ impl Resource<ProviderData> for DataExport {
                 plan.set("prefix", default_prefix(planned.time_unit()));
             }
         }
-        if config.bucket_region.is_none() && !config_value.attr("bucket_region").is_unknown() {
-            let same_bucket = prior.as_ref().is_some_and(|p| {
-                p.bucket == config.bucket && !config_value.attr("bucket").is_unknown() && p.bucket_region.is_some()
-            });
-            match prior.as_ref().filter(|_| same_bucket) {
-                Some(p) => plan.set("bucket_region", p.bucket_region.clone()),
-                None => plan.set_unknown("bucket_region"),
-            }
-        }
+        crate::s3::plan_delivery_region(plan);
         if config_value.attr("additional_columns").is_unknown() {
             plan.set_unknown("columns");
         } else {
@@ -400,13 +392,7 @@ impl Resource<ProviderData> for DataExport {
             }
             _ => plan.set_unknown("table_configuration_all"),
         }
-        if !config_value.attr("tags").is_unknown() {
-            let all = tags::merge(&ctx.provider().aws.settings.default_tags, config.tags.as_ref());
-            plan.set(
-                "tags_all",
-                Value::Map(all.into_iter().map(|(k, v)| (k, Value::from(v))).collect()),
-            );
-        }
+        tags::plan_tags_all(plan, &ctx.provider().aws.settings.default_tags);
         Ok(())
     }
 
