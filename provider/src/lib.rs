@@ -110,6 +110,7 @@ impl tfplugin::Provider for VantageProvider {
             Arc::new(resources::cur_bucket::CurBucket),
             Arc::new(resources::cur_report::CurReport),
             Arc::new(resources::data_export::DataExport),
+            Arc::new(resources::cur_backfill::CurBackfill),
         ]
     }
 

@@ -159,6 +159,13 @@ pub enum S3Error {
     },
     #[error("S3 DeleteBucket {bucket}: {message}")]
     Delete { bucket: String, message: String },
+    /// Listing or copying report files failed.
+    #[error("S3 {op} on {bucket}: {message}")]
+    Objects {
+        op: &'static str,
+        bucket: String,
+        message: String,
+    },
     #[error("S3 refuses to delete {bucket} because it still holds objects")]
     NotEmpty { bucket: String },
     /// The bucket should notify Vantage, but Vantage has no topic in its region.
@@ -224,6 +231,13 @@ impl S3Error {
                 Diagnostic::error("Could not empty the CUR bucket", self.to_string())
             }
             S3Error::Delete { .. } => Diagnostic::error("Could not delete the CUR bucket", self.to_string()),
+            S3Error::Objects { .. } => Diagnostic::error(
+                "Could not copy the report files",
+                format!(
+                    "{self}. The provider's credentials need s3:ListBucket and s3:GetObject on the source and \
+                     s3:PutObject on the CUR bucket."
+                ),
+            ),
             S3Error::NotEmpty { bucket } => Diagnostic::error(
                 "CUR bucket is not empty",
                 format!(
@@ -422,6 +436,86 @@ pub async fn delete_bucket(
 }
 
 /// Deletes every object version and delete marker; returns how many.
+/// An object as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectFacts {
+    pub key: String,
+    pub size: i64,
+    pub etag: String,
+}
+
+/// Every object under `prefix` (ListObjectsV2, paged).
+pub async fn list_objects(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    cancel: &CancellationToken,
+) -> Result<Vec<ObjectFacts>, S3Error> {
+    let mut objects = Vec::new();
+    let mut token = None;
+    loop {
+        if cancel.is_cancelled() {
+            return Err(S3Error::Cancelled);
+        }
+        let out = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| S3Error::Objects {
+                op: "ListObjectsV2",
+                bucket: bucket.to_string(),
+                message: describe(&e),
+            })?;
+        objects.extend(out.contents().iter().filter_map(|o| {
+            Some(ObjectFacts {
+                key: o.key()?.to_string(),
+                size: o.size().unwrap_or_default(),
+                etag: o.e_tag().unwrap_or_default().to_string(),
+            })
+        }));
+        match out.next_continuation_token() {
+            Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
+            _ => return Ok(objects),
+        }
+    }
+}
+
+/// CopyObject, server-side: the data never passes through the provider.
+pub async fn copy_object(
+    s3: &aws_sdk_s3::Client,
+    from_bucket: &str,
+    from_key: &str,
+    to_bucket: &str,
+    to_key: &str,
+) -> Result<(), S3Error> {
+    let source = format!("{from_bucket}/{}", percent_encode_key(from_key));
+    s3.copy_object()
+        .copy_source(source)
+        .bucket(to_bucket)
+        .key(to_key)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| S3Error::Objects {
+            op: "CopyObject",
+            bucket: to_bucket.to_string(),
+            message: format!("{from_bucket}/{from_key} -> {to_key}: {}", describe(&e)),
+        })
+}
+
+/// `x-amz-copy-source` wants the key URL-encoded, `/` kept.
+fn percent_encode_key(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 pub async fn empty_bucket(s3: &aws_sdk_s3::Client, bucket: &str, cancel: &CancellationToken) -> Result<usize, S3Error> {
     let failed = |op: &'static str, message: String| S3Error::Empty {
         op,
@@ -898,6 +992,11 @@ impl<'a> BucketWriter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_sources_encode_everything_but_slashes() {
+        assert_eq!(percent_encode_key("a/b c+d=e.csv.gz"), "a/b%20c%2Bd%3De.csv.gz");
+    }
 
     #[test]
     fn topics_exist_in_five_regions() {

@@ -3,6 +3,7 @@
 pub mod aws_integration;
 pub mod aws_provider;
 pub mod cross_account_role;
+pub mod cur_backfill;
 pub mod cur_bucket;
 pub mod cur_report;
 pub mod data_export;
