@@ -108,6 +108,7 @@ impl tfplugin::Provider for VantageProvider {
             Arc::new(resources::aws_integration::AwsIntegration),
             Arc::new(resources::aws_provider::AwsProvider),
             Arc::new(resources::cur_bucket::CurBucket),
+            Arc::new(resources::cur_bucket_access::CurBucketAccess),
             Arc::new(resources::cur_report::CurReport),
             Arc::new(resources::data_export::DataExport),
             Arc::new(resources::cur_backfill::CurBackfill),

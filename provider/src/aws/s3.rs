@@ -827,6 +827,14 @@ impl<'a> BucketWriter<'a> {
         .map(drop)
     }
 
+    /// DeleteBucketPolicy (a bucket without a policy answers the same).
+    pub async fn delete_bucket_policy(&self) -> Result<(), S3Error> {
+        self.write("DeleteBucketPolicy", || {
+            self.s3.delete_bucket_policy().bucket(self.bucket).send()
+        })
+        .await
+    }
+
     /// The policy as S3 holds it after a put (which S3 may not show at once).
     pub async fn applied_bucket_policy(&self) -> Result<String, S3Error> {
         self.retrying(

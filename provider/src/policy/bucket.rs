@@ -108,6 +108,67 @@ pub fn bucket_policy(
     json!({ "Version": "2012-10-17", "Statement": statements }).to_string()
 }
 
+/// The Sids that mark Vantage's statements in a bucket policy another tool manages
+/// (`vantage_aws_cur_bucket_access`): statements 1-3, then the role's.
+pub const VANTAGE_SIDS: [&str; 4] = [
+    "VantageBillingReadBucket",
+    "VantageBillingWriteReports",
+    "VantageExportsWriteReports",
+    "VantageReadReports",
+];
+
+/// Vantage's statements with their Sids, to merge into a policy that holds others.
+pub fn vantage_statements(partition: &str, account: &str, bucket: &str, role_arn: Option<&str>) -> Vec<Value> {
+    let mut statements = billing_statements(partition, account, bucket);
+    if let Some(role) = role_arn {
+        statements.push(role_statement(partition, bucket, role));
+    }
+    for (statement, sid) in statements.iter_mut().zip(VANTAGE_SIDS) {
+        if let Value::Object(o) = statement {
+            o.insert("Sid".to_string(), Value::from(sid));
+        }
+    }
+    statements
+}
+
+fn statements_of(policy: Option<&str>) -> Result<Vec<Value>, String> {
+    let Some(text) = policy.filter(|t| !t.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let doc: Value = serde_json::from_str(text).map_err(|e| format!("the bucket policy is not JSON: {e}"))?;
+    Ok(match &doc["Statement"] {
+        Value::Array(items) => items.clone(),
+        Value::Null => Vec::new(),
+        one => vec![one.clone()],
+    })
+}
+
+fn is_vantage(statement: &Value) -> bool {
+    statement["Sid"].as_str().is_some_and(|sid| VANTAGE_SIDS.contains(&sid))
+}
+
+/// `current` with Vantage's statements (by Sid) replaced by `ours`, the others untouched;
+/// `None` when no statement is left (the policy is to be deleted).
+pub fn merge_vantage_statements(current: Option<&str>, ours: &[Value]) -> Result<Option<String>, String> {
+    let mut statements: Vec<Value> = statements_of(current)?.into_iter().filter(|s| !is_vantage(s)).collect();
+    statements.extend(ours.iter().cloned());
+    let version = current
+        .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        .and_then(|d| d["Version"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "2012-10-17".to_string());
+    Ok((!statements.is_empty()).then(|| json!({ "Version": version, "Statement": statements }).to_string()))
+}
+
+/// Vantage's statements in `current` (by Sid), as a JSON list.
+pub fn vantage_statements_in(current: Option<&str>) -> String {
+    let ours: Vec<Value> = statements_of(current)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(is_vantage)
+        .collect();
+    Value::Array(ours).to_string()
+}
+
 /// `additional_policy_statements`: a JSON list of statements, one statement
 /// object, or a whole policy document (its statements are taken).
 pub fn parse_additional(text: &str) -> Result<Vec<Value>, String> {
@@ -220,6 +281,37 @@ pub fn policy_shape(partition: &str, account: &str, bucket: &str, text: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vantage_statements_merge_beside_others_and_leave_with_them_untouched() {
+        let theirs = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Mine","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"s3:ListBucket","Resource":"arn:aws:s3:::b"}]}"#;
+        let ours = vantage_statements("aws", "123456789012", "b", Some("arn:aws:iam::123456789012:role/v"));
+        assert_eq!(ours.len(), 4);
+        let merged = merge_vantage_statements(Some(theirs), &ours)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let doc: Value = serde_json::from_str(&merged).unwrap_or_default();
+        assert_eq!(doc["Statement"].as_array().map(Vec::len), Some(5));
+        assert!(policy::equivalent(
+            &vantage_statements_in(Some(&merged)),
+            &Value::Array(ours.clone()).to_string()
+        ));
+        // Merging again replaces ours instead of adding them twice.
+        let again = merge_vantage_statements(Some(&merged), &ours)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        assert!(policy::equivalent(&again, &merged));
+        // Removing ours gives back exactly theirs; with nothing else, no policy at all.
+        let removed = merge_vantage_statements(Some(&merged), &[])
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        assert!(policy::equivalent(&removed, theirs));
+        let only_ours = merge_vantage_statements(None, &ours).ok().flatten();
+        assert_eq!(merge_vantage_statements(only_ours.as_deref(), &[]), Ok(None));
+    }
 
     const ACCOUNT: &str = "123456789012";
 
