@@ -448,3 +448,59 @@ fn a_timeouts_block_is_kept_in_state() {
     );
     ws.destroy().expect_ok();
 }
+
+#[test]
+fn a_kms_encrypted_cur_bucket_adds_decrypt_on_its_key_only() {
+    let role = "acc-pol-cur-kms";
+    let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let ws = Workspace::new(role);
+    ws.config(&config(
+        role,
+        &format!(
+            r#"resource "vantage_aws_role_policy" "cur" {{
+  role        = vantage_aws_cross_account_role.this.name
+  name        = "cur"
+  preset      = "cur_retrieval"
+  cur_bucket  = "my-kms-cur-bucket"
+  kms_key_arn = "{key}"
+}}"#
+        ),
+    ));
+    let apply = ws.apply();
+    apply.expect_ok();
+    assert!(!apply.stdout.contains("holds write actions"), "{}", apply.stdout);
+    ws.plan().expect_empty_plan();
+    let doc = Aws::shared().role_policy(role, "cur").expect("cur policy");
+    let decrypt: Vec<&serde_json::Value> = doc["Statement"]
+        .as_array()
+        .map(|s| s.iter().filter(|s| s["Action"] == "kms:Decrypt").collect())
+        .unwrap_or_default();
+    assert_eq!(decrypt.len(), 1, "{doc}");
+    assert_eq!(decrypt[0]["Resource"], key);
+    ws.destroy().expect_ok();
+
+    ws.config(&config(
+        role,
+        &format!(
+            r#"resource "vantage_aws_role_policy" "root" {{
+  role        = vantage_aws_cross_account_role.this.name
+  name        = "root"
+  preset      = "root"
+  kms_key_arn = "{key}"
+}}"#
+        ),
+    ));
+    ws.plan()
+        .expect_error("kms_key_arn.*only applies to `preset = \"cur_retrieval\"`");
+    ws.config(&config(
+        role,
+        r#"resource "vantage_aws_role_policy" "cur" {
+  role        = vantage_aws_cross_account_role.this.name
+  name        = "cur"
+  preset      = "cur_retrieval"
+  cur_bucket  = "my-kms-cur-bucket"
+  kms_key_arn = "alias/cur"
+}"#,
+    ));
+    ws.plan().expect_error("not a KMS key ARN");
+}

@@ -59,15 +59,40 @@ pub const MODULE_POLICY_NAMES: [&str; 5] = [
 /// of `vantage_aws_role_policy`, and `cur_retrieval_policy` of `vantage_aws_provider_info`
 /// for roles made with another tool.
 pub fn cur_retrieval_policy(bucket: &str) -> String {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:GetObjectAcl"],
-            "Resource": format!("arn:aws:s3:::{bucket}/*")
-        }]
-    })
-    .to_string()
+    cur_retrieval_policy_with_key(bucket, None)
+}
+
+/// [`cur_retrieval_policy`], plus `kms:Decrypt` on the key a KMS-encrypted bucket uses.
+pub fn cur_retrieval_policy_with_key(bucket: &str, kms_key_arn: Option<&str>) -> String {
+    let mut statements = vec![serde_json::json!({
+        "Effect": "Allow",
+        "Action": ["s3:GetObject", "s3:GetObjectAcl"],
+        "Resource": format!("arn:aws:s3:::{bucket}/*")
+    })];
+    if let Some(key) = kms_key_arn {
+        statements.push(serde_json::json!({ "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key }));
+    }
+    serde_json::json!({ "Version": "2012-10-17", "Statement": statements }).to_string()
+}
+
+/// A KMS key ARN (`arn:<partition>:kms:<region>:<account>:key/<id>`).
+pub fn check_kms_key_arn(s: &str) -> Result<(), String> {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "kms"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5].strip_prefix("key/").is_some_and(|id| !id.is_empty());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a KMS key ARN: write arn:aws:kms:<region>:<account>:key/<key id>"
+        ))
+    }
 }
 
 /// Whether an inline policy's name is one Vantage uses for its own documents.
