@@ -459,3 +459,14 @@ proptest! {
         prop_assert!(!equivalent(&render(&doc, seed), &render(&changed, seed)));
     }
 }
+
+#[test]
+fn kms_key_arns_are_checked_and_granted_decrypt_only() {
+    use crate::policy::{check_kms_key_arn, cur_retrieval_policy, cur_retrieval_policy_with_key};
+    assert!(check_kms_key_arn("arn:aws:kms:us-east-1:123456789012:key/abc").is_ok());
+    assert!(check_kms_key_arn("alias/cur").is_err());
+    assert!(check_kms_key_arn("arn:aws:kms:us-east-1:123:key/abc").is_err());
+    let doc = cur_retrieval_policy_with_key("b", Some("arn:aws:kms:us-east-1:123456789012:key/abc"));
+    assert!(doc.contains("\"kms:Decrypt\""));
+    assert!(!cur_retrieval_policy("b").contains("kms"));
+}
