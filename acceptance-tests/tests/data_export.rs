@@ -267,3 +267,26 @@ fn bad_input_is_refused_at_plan_time_naming_the_attribute() {
     }
     assert!(c.aws.bucket("acc-dx-invalid").is_none(), "nothing was created");
 }
+
+#[test]
+fn an_export_deleted_out_of_band_is_planned_again() {
+    let c = case("acc-dx-gone");
+    c.ws.config(&config(&c.account, "acc-dx-gone", ""));
+    c.ws.apply().expect_ok();
+    let arn = c.arn();
+    c.aws
+        .block_on(c.aws.exports.delete_export().export_arn(&arn).send())
+        .expect("DeleteExport");
+    let plan = c.ws.plan();
+    plan.expect_changes();
+    assert!(
+        plan.normalized_output()
+            .contains("vantage_aws_data_export.this will be created"),
+        "{}",
+        plan.stdout
+    );
+    c.ws.apply().expect_ok();
+    assert_ne!(c.arn(), arn, "a new export");
+    c.ws.plan().expect_empty_plan();
+    c.ws.destroy().expect_ok();
+}
