@@ -16,6 +16,7 @@
 
 pub mod aws;
 pub mod aws_billing;
+pub mod mirror;
 pub mod peers;
 pub mod vantage_checks;
 

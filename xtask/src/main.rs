@@ -42,6 +42,19 @@ enum Task {
         #[arg(long)]
         as_vantage_sh: bool,
     },
+    /// Build the release provider for this platform and package it as a registry serves it:
+    /// `<out>/terraform-provider-vantage_<version>_{<os>_<arch>.zip,SHA256SUMS[.sig],manifest.json}`.
+    Release {
+        /// Refuse to release unless this is the workspace version (Cargo.toml, the one place it lives).
+        #[arg(long)]
+        version: Option<String>,
+        /// GPG key (id or e-mail) to sign SHA256SUMS with (`gpg --detach-sign`, binary .sig).
+        #[arg(long)]
+        gpg_key: Option<String>,
+        /// Output directory [default: <target>/dist/<version>].
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Run the devstack in the foreground (arguments are passed on).
     Devstack {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -71,6 +84,9 @@ fn main() -> anyhow::Result<()> {
         Task::Test => test::run_all(&root),
         Task::Docs { check } => docs::run(&root, check),
         Task::Install { as_vantage_sh } => install::run_install(&root, as_vantage_sh),
+        Task::Release { version, gpg_key, out } => {
+            release::run_release(&root, release::ReleaseOptions { version, gpg_key, out })
+        }
         Task::Devstack { args } => devstack::run_foreground(&root, &args),
         Task::DevstackSetup => moto::ensure(&root).map(|python| {
             util::step(&format!("moto ready: {}", python.display()));

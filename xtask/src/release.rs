@@ -245,3 +245,116 @@ pub fn build_provider(root: &Path, target: &ReleaseTarget, target_dir: &Path) ->
     )?;
     Ok(target.bin_dir(target_dir))
 }
+
+/// `cargo xtask release` options.
+#[derive(Debug)]
+pub struct ReleaseOptions {
+    /// Must equal the workspace version when given: the binary reports that one.
+    pub version: Option<String>,
+    pub gpg_key: Option<String>,
+    pub out: Option<PathBuf>,
+}
+
+/// Platforms a registry release of a provider usually has that this machine
+/// cannot build, and why (ring and aws-lc need a C compiler for the target).
+fn unbuildable_platforms(built: &str) -> Vec<(&'static str, String)> {
+    let needs = |compiler: &str, what: &str| {
+        if succeeds(Command::new(compiler).arg("--version")) {
+            format!("cross builds are not wired into xtask yet ({compiler} is present)")
+        } else {
+            format!("ring and aws-lc need a C cross compiler for {what} ({compiler}), not installed here")
+        }
+    };
+    [
+        ("linux_amd64", needs("musl-gcc", "x86_64 musl")),
+        ("linux_arm64", needs("aarch64-linux-musl-gcc", "aarch64 musl")),
+        ("windows_amd64", needs("x86_64-w64-mingw32-gcc", "Windows (mingw-w64)")),
+        (
+            "darwin_amd64",
+            "needs Apple's SDK and linker (build on macOS: `cargo xtask release` there)".to_string(),
+        ),
+        (
+            "darwin_arm64",
+            "needs Apple's SDK and linker (build on macOS: `cargo xtask release` there)".to_string(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(platform, _)| *platform != built)
+    .collect()
+}
+
+/// Builds the release provider for this platform and writes what a registry
+/// serves: the zip, SHA256SUMS (signed with `gpg_key` when given) and the manifest.
+pub fn run_release(root: &Path, options: ReleaseOptions) -> anyhow::Result<()> {
+    let version = crate::install::VERSION;
+    if let Some(asked) = &options.version
+        && asked != version
+    {
+        bail!(
+            "--version {asked} differs from the workspace version {version}: set `version` under \
+             [workspace.package] in Cargo.toml (the one place it lives, and what the provider \
+             reports), then release"
+        );
+    }
+    let out = options
+        .out
+        .unwrap_or_else(|| crate::util::target_dir(root).join("dist").join(version));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+
+    let target = choose(root);
+    step(&format!("building the provider (release, {})", target.label()));
+    let bin = build_provider(root, &target, &build_dir(root))?.join("terraform-provider-vantage");
+    let binary = std::fs::read(&bin).with_context(|| format!("reading {}", bin.display()))?;
+    let platform = crate::util::terraform_platform();
+
+    let zip_name = provider_packaging::zip_name(version, &platform);
+    let entry = provider_packaging::binary_name(version);
+    let zip = provider_packaging::zip_binary(&entry, &binary)?;
+    write(&out.join(&zip_name), &zip)?;
+    let sums_name = provider_packaging::sha256sums_name(version);
+    let sums = provider_packaging::sha256sums(&[(zip_name.clone(), zip.clone())]);
+    write(&out.join(&sums_name), sums.as_bytes())?;
+    write(
+        &out.join(provider_packaging::manifest_name(version)),
+        provider_packaging::MANIFEST_JSON.as_bytes(),
+    )?;
+    if let Some(key) = &options.gpg_key {
+        let sig = out.join(format!("{sums_name}.sig"));
+        step(&format!("signing {sums_name} with {key}"));
+        run(
+            Command::new("gpg")
+                .args(["--batch", "--yes", "--local-user", key, "--detach-sign", "--output"])
+                .arg(&sig)
+                .arg(out.join(&sums_name)),
+            "gpg --detach-sign",
+        )?;
+    }
+
+    step(&format!("release {version} in {}", out.display()));
+    for entry in std::fs::read_dir(&out)?.flatten() {
+        eprintln!("    {}", entry.file_name().to_string_lossy());
+    }
+    eprintln!(
+        "    {zip_name}: {} ({}, {}), {}",
+        provider_packaging::zh_hash(&zip),
+        provider_packaging::h1_hash_of_package(&entry, &binary),
+        target.label(),
+        if target.triple.is_some() {
+            "static"
+        } else {
+            "dynamically linked against the host's libc"
+        }
+    );
+    if options.gpg_key.is_none() {
+        eprintln!("    not signed: pass --gpg-key <id> for {sums_name}.sig");
+    }
+    eprintln!("    not built on this machine:");
+    for (platform, why) in unbuildable_platforms(&platform) {
+        eprintln!("      {platform}: {why}");
+    }
+    Ok(())
+}
+
+fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
