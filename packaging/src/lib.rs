@@ -13,8 +13,9 @@ use sha2::{Digest, Sha256};
 /// The provider's type name, as in `terraform-provider-<name>`.
 pub const NAME: &str = "vantage";
 
-/// What a registry says about our protocol (plugin protocol 6 only).
-pub const MANIFEST_JSON: &str = r#"{"version":1,"metadata":{"protocol_versions":["6.0"]}}"#;
+/// What a registry says about our protocol (plugin protocol 6 only): the repository's
+/// `terraform-registry-manifest.json`, shipped as `<name>_<version>_manifest.json`.
+pub const MANIFEST_JSON: &str = include_str!("../../terraform-registry-manifest.json");
 
 /// The executable inside a release zip: `terraform-provider-vantage_v<version>`.
 pub fn binary_name(version: &str) -> String {
@@ -156,6 +157,12 @@ pub fn sha256sums(files: &[(String, Vec<u8>)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_manifest_speaks_protocol_6_only() {
+        let compact: String = MANIFEST_JSON.split_whitespace().collect();
+        assert_eq!(compact, r#"{"version":1,"metadata":{"protocol_versions":["6.0"]}}"#);
+    }
 
     #[test]
     fn the_same_binary_gives_byte_identical_zips() {
