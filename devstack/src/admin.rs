@@ -52,6 +52,8 @@ async fn reset(State(app): State<App>, body: Bytes) -> Result<StatusCode, ApiErr
             .reset_moto()
             .await
             .map_err(|e| ApiError::Internal(format!("devstack was reset, but the upstream was not: {e}")))?;
+        // Vantage's topics are not the customer's state: they outlive the reset, as in AWS.
+        crate::aws::upstream::create_vantage_topics(&app.aws.upstream).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -151,6 +151,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 
     let upstream = Arc::new(Upstream::new(Forwarder::new(&upstream_url)?));
+    // Before the ready line: a client may put a bucket notification as soon as it reads it.
+    aws::upstream::create_vantage_topics(&upstream).await;
     let tokens = if cli.tokens.is_empty() {
         vec![TokenSpec::generated()]
     } else {

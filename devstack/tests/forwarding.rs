@@ -296,3 +296,44 @@ async fn aws_faults_fail_throttle_delay_and_drop_matching_calls() {
     );
     assert_eq!(count(&counts, "s3:ListBuckets"), 4, "{counts}");
 }
+
+/// SNS ListTopics in Vantage's account through the front door, as raw query calls (the tests
+/// have no SNS client): the topic ARNs in the answer.
+async fn vantage_topics(stack: &Devstack, region: &str) -> String {
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential=630399649041/20240101/{region}/sns/aws4_request, \
+         SignedHeaders=content-type;host, Signature=0000000000000000000000000000000000000000000000000000000000000000"
+    );
+    let res = common::client()
+        .post(format!("{}/", stack.aws_url))
+        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+        .header("authorization", authorization)
+        .header("x-moto-account-id", "630399649041")
+        .body("Action=ListTopics&Version=2010-03-31")
+        .send()
+        .await
+        .expect("ListTopics");
+    assert!(res.status().is_success(), "ListTopics: {}", res.status());
+    res.text().await.expect("ListTopics body")
+}
+
+#[tokio::test]
+async fn vantages_cur_topics_exist_upstream_and_outlive_a_reset() {
+    // S3 refuses a bucket notification to a topic that does not exist (LocalStack checks, as AWS
+    // does), so devstack creates Vantage's topics in the upstream, in each of their regions.
+    let stack = Devstack::start(&[]);
+    for region in ["us-east-1", "us-west-2", "eu-west-1", "eu-west-2", "ap-southeast-1"] {
+        let topics = vantage_topics(&stack, region).await;
+        let arn = format!("arn:aws:sns:{region}:630399649041:cost-and-usage-report-uploaded");
+        assert!(topics.contains(&arn), "{region}: {topics}");
+    }
+    let reset = stack
+        .admin(Method::POST, "/reset", Some(json!({"upstream": true})))
+        .await;
+    assert_eq!(reset.status().as_u16(), 204);
+    let topics = vantage_topics(&stack, "eu-west-2").await;
+    assert!(
+        topics.contains("arn:aws:sns:eu-west-2:630399649041:cost-and-usage-report-uploaded"),
+        "{topics}"
+    );
+}

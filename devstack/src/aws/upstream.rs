@@ -9,8 +9,8 @@
 //! either emulator.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use axum::body::Body;
@@ -168,22 +168,15 @@ impl Upstream {
         } else {
             access_key
         };
-        let authorization = format!(
-            "AWS4-HMAC-SHA256 Credential={key}/20240101/us-east-1/sts/aws4_request, \
-             SignedHeaders=content-type;host, Signature=0000000000000000000000000000000000000000000000000000000000000000"
-        );
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(format!("{}/", self.url()))
-            .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
-            .header("authorization", authorization)
-            .body(Body::from("Action=GetCallerIdentity&Version=2011-06-15"))
-            .map_err(|e| UpstreamError(e.to_string()))?;
         let (status, body) = self
-            .forwarder
-            .call(request)
-            .await
-            .map_err(|e| UpstreamError(e.to_string()))?;
+            .query(
+                key,
+                None,
+                "us-east-1",
+                "sts",
+                "Action=GetCallerIdentity&Version=2011-06-15",
+            )
+            .await?;
         let body = String::from_utf8_lossy(&body);
         let account = body
             .split("<Account>")
@@ -194,6 +187,53 @@ impl Upstream {
             Some(account) if status.is_success() => Ok(account.to_owned()),
             _ => Err(UpstreamError(format!("STS GetCallerIdentity answered {status}"))),
         }
+    }
+
+    /// Creates the SNS topic `name` in `account` and `region` unless it exists (CreateTopic is
+    /// idempotent): Vantage's own topics, which S3 checks a notification's destination against.
+    pub async fn ensure_topic(&self, account: &str, region: &str, name: &str) -> Result<(), UpstreamError> {
+        let body = format!("Action=CreateTopic&Version=2010-03-31&Name={name}");
+        let (status, answer) = self.query(account, Some(account), region, "sns", &body).await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(UpstreamError(format!(
+                "SNS CreateTopic {name} in {account} {region} answered {status}: {}",
+                String::from_utf8_lossy(&answer)
+            )))
+        }
+    }
+
+    /// One query-protocol call (form body with `Action=`) as `access_key` (LocalStack's account
+    /// when it is an account id), with `x-moto-account-id: moto_account` (moto's) when given.
+    async fn query(
+        &self,
+        access_key: &str,
+        moto_account: Option<&str>,
+        region: &str,
+        service: &str,
+        body: &str,
+    ) -> Result<(axum::http::StatusCode, Vec<u8>), UpstreamError> {
+        // Signed in shape only: the upstream routes by the credential scope and checks no signature.
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential={access_key}/20240101/{region}/{service}/aws4_request, \
+             SignedHeaders=content-type;host, Signature=0000000000000000000000000000000000000000000000000000000000000000"
+        );
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{}/", self.url()))
+            .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+            .header("authorization", authorization);
+        if let Some(account) = moto_account {
+            request = request.header(MOTO_ACCOUNT_HEADER, account);
+        }
+        let request = request
+            .body(Body::from(body.to_owned()))
+            .map_err(|e| UpstreamError(e.to_string()))?;
+        self.forwarder
+            .call(request)
+            .await
+            .map_err(|e| UpstreamError(e.to_string()))
     }
 
     /// POST `/moto-api/reset` on the upstream.
@@ -295,6 +335,30 @@ impl Upstream {
             }
         }
     }
+}
+
+/// Vantage's CUR topics in the upstream (see `CUR_TOPIC_REGIONS`), at startup and after the
+/// upstream is reset. A failure only warns: bucket notifications then fail with the upstream's
+/// own answer.
+pub async fn create_vantage_topics(upstream: &Arc<Upstream>) {
+    use crate::vantage::account::{CUR_TOPIC_NAME, CUR_TOPIC_REGIONS, VANTAGE_AWS_ACCOUNT};
+    let started = Instant::now();
+    let mut calls = tokio::task::JoinSet::new();
+    for region in CUR_TOPIC_REGIONS {
+        let upstream = upstream.clone();
+        calls.spawn(async move { upstream.ensure_topic(VANTAGE_AWS_ACCOUNT, region, CUR_TOPIC_NAME).await });
+    }
+    while let Some(done) = calls.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot create Vantage's CUR topic in the upstream"),
+            Err(e) => tracing::warn!(error = %e, "creating Vantage's CUR topic failed"),
+        }
+    }
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "Vantage's CUR topics in place"
+    );
 }
 
 /// An SDK error with its code and message when the service sent them.

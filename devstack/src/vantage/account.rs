@@ -10,6 +10,13 @@ use crate::ids;
 /// Vantage's AWS account, where every account's principal role lives.
 pub const VANTAGE_AWS_ACCOUNT: &str = "630399649041";
 
+/// The SNS topic Vantage listens on for new CUR files, and the regions it has one in
+/// (`arn:aws:sns:<region>:630399649041:cost-and-usage-report-uploaded`). They exist in AWS; in
+/// the upstream emulator devstack creates them at startup, since an S3 that checks notification
+/// destinations (LocalStack does, as AWS does) refuses a bucket notification to a missing topic.
+pub const CUR_TOPIC_NAME: &str = "cost-and-usage-report-uploaded";
+pub const CUR_TOPIC_REGIONS: [&str; 5] = ["us-east-1", "us-west-2", "eu-west-1", "eu-west-2", "ap-southeast-1"];
+
 /// Example policies published by Vantage (`root`, `autopilot`, `cloudwatch`, `resources`).
 const EXAMPLE_POLICIES: &str = include_str!("policies.json");
 
