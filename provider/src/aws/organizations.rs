@@ -1,4 +1,9 @@
 //! AWS Organizations: the caller's organisation and its accounts.
+//!
+//! AWS always serves Organizations. Emulators may not: LocalStack community answers every
+//! Organizations call with HTTP 501 `InternalFailure` ("not included in your current license
+//! plan or has not yet been emulated"). 501 means the endpoint does not implement the service at
+//! all, so it is told apart ([`OrganizationsError::NotServed`]) from a failing or refused call.
 
 use aws_sdk_organizations::Client;
 use tfplugin::Diagnostic;
@@ -26,6 +31,9 @@ pub struct Account {
 pub enum OrganizationsError {
     #[error("Organizations DescribeOrganization failed: {0}")]
     Describe(String),
+    /// The endpoint does not implement Organizations (HTTP 501).
+    #[error("the AWS endpoint does not serve Organizations (DescribeOrganization answered HTTP 501: {0})")]
+    NotServed(String),
     #[error("Organizations ListAccounts failed: {0}")]
     ListAccounts(String),
 }
@@ -40,6 +48,10 @@ impl OrganizationsError {
                     "{self}. The credentials need `organizations:DescribeOrganization` (any account of an \
                      organisation may call it)."
                 ),
+            ),
+            OrganizationsError::NotServed(_) => Diagnostic::error(
+                "AWS Organizations is not available at this endpoint",
+                format!("{self}. AWS serves it everywhere; emulators such as LocalStack community do not."),
             ),
             OrganizationsError::ListAccounts(_) => Diagnostic::error(
                 "Could not list the organisation's accounts",
@@ -66,6 +78,9 @@ pub async fn describe_organization(organizations: &Client) -> Result<Option<Orga
         {
             Ok(None)
         }
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 501) => {
+            Err(OrganizationsError::NotServed(describe(&e)))
+        }
         Err(e) => Err(OrganizationsError::Describe(describe(&e))),
     }
 }
@@ -91,4 +106,78 @@ pub async fn member_accounts(organizations: &Client, management: &str) -> Result
             status: a.status().map(|s| s.as_str().to_string()),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A loopback endpoint answering every request with `status` and an awsJson error `code`.
+    async fn endpoint(status: u16, code: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                // Read the whole request (headers, then Content-Length bytes) before answering.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let body = format!(r#"{{"__type":"{code}","message":"answered {status}"}}"#);
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-errortype: {code}\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        url
+    }
+
+    fn client(url: &str) -> Client {
+        use aws_sdk_organizations::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig};
+        Client::from_conf(
+            aws_sdk_organizations::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .endpoint_url(url)
+                .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+                .retry_config(RetryConfig::disabled())
+                .build(),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_without_organizations_is_told_apart_from_a_failure() {
+        // LocalStack community's answer to every Organizations call.
+        let not_served = describe_organization(&client(&endpoint(501, "InternalFailure").await)).await;
+        assert!(
+            matches!(&not_served, Err(OrganizationsError::NotServed(m)) if m.contains("InternalFailure")),
+            "{not_served:?}"
+        );
+        let standalone =
+            describe_organization(&client(&endpoint(400, "AWSOrganizationsNotInUseException").await)).await;
+        assert!(matches!(standalone, Ok(None)), "{standalone:?}");
+        let denied = describe_organization(&client(&endpoint(400, "AccessDeniedException").await)).await;
+        assert!(matches!(denied, Err(OrganizationsError::Describe(_))), "{denied:?}");
+        let failing = describe_organization(&client(&endpoint(500, "ServiceException").await)).await;
+        assert!(matches!(failing, Err(OrganizationsError::Describe(_))), "{failing:?}");
+    }
 }

@@ -38,6 +38,17 @@ fn computed(name: &str, description: &str) -> Attribute {
     Attribute::string(name).computed().description(description)
 }
 
+/// The endpoint has no Organizations: the account reads as `standalone`, and says why.
+fn not_served_warning(e: &organizations::OrganizationsError) -> tfplugin::Diagnostic {
+    tfplugin::Diagnostic::warning(
+        "AWS Organizations is not available at this endpoint",
+        format!(
+            "{e}. The account is reported as `{ROLE_STANDALONE}`, with no organisation and no member accounts. \
+             AWS serves Organizations everywhere; emulators such as LocalStack community do not."
+        ),
+    )
+}
+
 #[tfplugin::async_trait]
 impl DataSource<ProviderData> for AwsAccountDataSource {
     type Model = AwsAccountModel;
@@ -69,7 +80,8 @@ impl DataSource<ProviderData> for AwsAccountDataSource {
         .attribute(computed(
             "role",
             "`management` (the account manages its organisation), `member` (another account manages it) \
-             or `standalone` (no organisation).",
+             or `standalone` (no organisation; also, with a warning, when the AWS endpoint does not serve \
+             Organizations at all, as with LocalStack community).",
         ))
         .attribute(
             Attribute::new(
@@ -93,9 +105,15 @@ impl DataSource<ProviderData> for AwsAccountDataSource {
         let aws = &ctx.provider().aws;
         let caller = aws.caller().await?.clone();
         let client = aws.organizations().await;
-        let organization = organizations::describe_organization(client)
-            .await
-            .map_err(|e| e.to_diagnostic())?;
+        let organization = match organizations::describe_organization(client).await {
+            Ok(organization) => organization,
+            // Only an emulator lacks the service; an account there belongs to no organisation.
+            Err(e @ organizations::OrganizationsError::NotServed(_)) => {
+                ctx.warn(not_served_warning(&e));
+                None
+            }
+            Err(e) => return Err(e.to_diagnostic().into()),
+        };
         let (role, members) = match &organization {
             None => (ROLE_STANDALONE, Vec::new()),
             Some(org) if org.management_account_id == caller.account_id => {
