@@ -1,5 +1,5 @@
-//! Checks against the AWS side (moto behind the devstack's front door),
-//! through the AWS SDK: never through the provider's own code.
+//! Checks against the AWS side (moto or LocalStack behind the devstack's
+//! front door), through the AWS SDK: never through the provider's own code.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
@@ -9,10 +9,9 @@ use aws_sdk_iam::config::Credentials;
 
 use crate::Devstack;
 
-/// Credentials every test uses; moto maps them to its default account.
+/// Credentials every test uses; each emulator maps them to its default account.
 pub const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 pub const SECRET_KEY: &str = "devstack-secret";
-pub const ACCOUNT_ID: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -21,6 +20,14 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
+}
+
+/// The account [`ACCESS_KEY`] acts in: moto's default account, or LocalStack's.
+pub fn account_id() -> &'static str {
+    match crate::aws_upstream() {
+        crate::Upstream::Moto => "123456789012",
+        crate::Upstream::LocalStack => "000000000000",
+    }
 }
 
 /// Blocking wrappers over the SDK, for test code.
@@ -67,6 +74,37 @@ fn url_decode(s: &str) -> String {
 /// A policy document as JSON, decoding IAM's URL encoding when present.
 pub fn document(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|_| serde_json::from_str(&url_decode(text)).expect("policy JSON"))
+}
+
+/// SDK config acting in `account` through AssumeRole into its `terraform` role, which both
+/// emulators grant without the role existing, mapping the credentials to that account.
+pub async fn assumed_config(endpoint: &str, account: &str) -> aws_config::SdkConfig {
+    let base = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests"))
+        .endpoint_url(endpoint)
+        .load()
+        .await;
+    let out = aws_sdk_sts::Client::new(&base)
+        .assume_role()
+        .role_arn(crate::aws_billing::role_in(account))
+        .role_session_name("acceptance-tests")
+        .send()
+        .await
+        .expect("AssumeRole into the test's account");
+    let c = out.credentials().expect("credentials");
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            None,
+            "assumed",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
 }
 
 impl Aws {

@@ -10,15 +10,13 @@
 
 use std::collections::BTreeMap;
 
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
 use aws_sdk_costandusagereport::types::ReportDefinition;
-use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::json;
 
 use crate::Devstack;
-use crate::aws::{ACCESS_KEY, REGION, SECRET_KEY};
 
 /// A 12-digit account id of its own for each test name.
 pub fn account_for(test: &str) -> String {
@@ -119,34 +117,7 @@ impl Billing {
             .build()
             .expect("runtime");
         let endpoint = ds.info.aws_url.clone();
-        let config = rt.block_on(async {
-            let base = aws_config::defaults(BehaviorVersion::latest())
-                .region(Region::new(REGION))
-                .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests"))
-                .endpoint_url(&endpoint)
-                .load()
-                .await;
-            let out = aws_sdk_sts::Client::new(&base)
-                .assume_role()
-                .role_arn(role_in(account))
-                .role_session_name("acceptance-tests")
-                .send()
-                .await
-                .expect("AssumeRole into the test's account");
-            let c = out.credentials().expect("credentials");
-            aws_config::defaults(BehaviorVersion::latest())
-                .region(Region::new(REGION))
-                .credentials_provider(Credentials::new(
-                    c.access_key_id(),
-                    c.secret_access_key(),
-                    Some(c.session_token().to_string()),
-                    None,
-                    "assumed",
-                ))
-                .endpoint_url(&endpoint)
-                .load()
-                .await
-        });
+        let config = rt.block_on(crate::aws::assumed_config(&endpoint, account));
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&config)
                 .force_path_style(true)

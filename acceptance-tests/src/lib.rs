@@ -18,7 +18,11 @@ pub mod aws;
 pub mod aws_billing;
 pub mod mirror;
 pub mod peers;
+pub mod upstream;
 pub mod vantage_checks;
+
+use upstream::upstream_url;
+pub use upstream::{Upstream, aws_upstream, moto_only};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -143,9 +147,14 @@ pub struct Devstack {
 }
 
 impl Devstack {
-    /// Starts a devstack with extra arguments.
+    /// Starts a devstack with extra arguments, forwarding to the run's shared AWS upstream when
+    /// there is one (`--aws-upstream`, see [`upstream`]), else to a moto of its own.
     pub fn start(extra_args: &[&str]) -> Devstack {
-        let mut child = Command::new(devstack_bin())
+        let mut command = Command::new(devstack_bin());
+        if let Some(url) = upstream_url() {
+            command.args(["--aws-upstream", &url]);
+        }
+        let mut child = command
             .arg("--stop-on-stdin-eof")
             .args(extra_args)
             .stdin(Stdio::piped())

@@ -1,8 +1,10 @@
-//! `data "vantage_aws_account"` in each organisation role, against moto's
-//! Organizations behind the devstack. Each test that creates an organisation
-//! runs a devstack (and moto) of its own: an organisation is global to moto.
+//! `data "vantage_aws_account"` in each organisation role, against the
+//! devstack's upstream. Each test that creates an organisation runs a devstack
+//! (and moto) of its own: an organisation is global to moto. LocalStack
+//! community has no Organizations: those tests are moto-only, and the
+//! standalone account reads as one there with a warning.
 
-use acceptance_tests::aws::ACCOUNT_ID;
+use acceptance_tests::aws::account_id;
 use acceptance_tests::vantage_checks::AwsSide;
 use acceptance_tests::{Devstack, Workspace};
 use serde_json::Value;
@@ -32,12 +34,12 @@ fn a_standalone_account_has_no_organisation() {
     let ws = Workspace::new("acct-standalone");
     ws.config(ACCOUNT_CONFIG);
     let out = read_account(&ws);
-    assert_eq!(out["account_id"], ACCOUNT_ID);
+    assert_eq!(out["account_id"], account_id());
     assert_eq!(out["partition"], "aws");
     assert!(
         out["arn"]
             .as_str()
-            .is_some_and(|a| a.starts_with("arn:aws:") && a.contains(ACCOUNT_ID)),
+            .is_some_and(|a| a.starts_with("arn:aws:") && a.contains(account_id())),
         "{out}"
     );
     assert_eq!(out["role"], "standalone");
@@ -46,7 +48,34 @@ fn a_standalone_account_has_no_organisation() {
 }
 
 #[test]
+fn an_endpoint_without_organizations_reads_as_standalone_with_a_warning() {
+    // What LocalStack community answers to every Organizations call.
+    let ds = Devstack::start(&[]);
+    ds.admin_post(
+        "faults",
+        serde_json::json!({"service": "aws", "match": "organizations:*", "count": 100, "status": 501}),
+    );
+    let ws = Workspace::on(&ds, "acct-no-organizations");
+    ws.config(ACCOUNT_CONFIG);
+    let apply = ws.apply();
+    apply.expect_ok();
+    let text = apply.normalized_output();
+    assert!(
+        text.contains("Warning: AWS Organizations is not available at this endpoint") && text.contains("HTTP 501"),
+        "{text}"
+    );
+    let out = ws.outputs();
+    assert_eq!(out["account_id"], account_id());
+    assert_eq!(out["role"], "standalone");
+    assert!(out["organization_id"].is_null() && out["management_account_id"].is_null());
+    ws.destroy().expect_ok();
+}
+
+#[test]
 fn the_management_account_lists_its_members() {
+    acceptance_tests::require_moto!(
+        "LocalStack community does not serve Organizations (CreateOrganization, CreateAccount)"
+    );
     let ds = Devstack::start(&[]);
     let aws = AwsSide::new(&ds.info.aws_url);
     let organization = aws.create_organization();
@@ -57,9 +86,9 @@ fn the_management_account_lists_its_members() {
     ws.config(ACCOUNT_CONFIG);
     let out = read_account(&ws);
     assert_eq!(out["role"], "management");
-    assert_eq!(out["account_id"], ACCOUNT_ID);
+    assert_eq!(out["account_id"], account_id());
     assert_eq!(out["organization_id"], organization.as_str());
-    assert_eq!(out["management_account_id"], ACCOUNT_ID);
+    assert_eq!(out["management_account_id"], account_id());
     let mut members: Vec<(String, String, String, String)> = out["member_accounts"]
         .as_array()
         .expect("member_accounts is a list")
@@ -90,6 +119,9 @@ fn the_management_account_lists_its_members() {
 
 #[test]
 fn a_member_account_knows_its_management_account() {
+    acceptance_tests::require_moto!(
+        "LocalStack community does not serve Organizations (CreateOrganization, CreateAccount)"
+    );
     let ds = Devstack::start(&[]);
     let aws = AwsSide::new(&ds.info.aws_url);
     let organization = aws.create_organization();
@@ -108,7 +140,7 @@ fn a_member_account_knows_its_management_account() {
     assert_eq!(out["role"], "member");
     assert_eq!(out["account_id"], member.as_str());
     assert_eq!(out["organization_id"], organization.as_str());
-    assert_eq!(out["management_account_id"], ACCOUNT_ID);
+    assert_eq!(out["management_account_id"], account_id());
     assert_eq!(out["member_accounts"], Value::Array(Vec::new()));
     assert!(
         out["arn"]

@@ -410,7 +410,7 @@ resource "vantage_aws_cur_bucket" "this" {{
 fn a_failure_half_way_keeps_the_bucket_and_the_next_apply_finishes() {
     let ds = Devstack::start(&[]);
     let ws = Workspace::on(&ds, "acc-curb-partial");
-    let aws = Billing::for_account(&ds, acceptance_tests::aws::ACCOUNT_ID);
+    let aws = Billing::for_account(&ds, acceptance_tests::aws::account_id());
     let bucket = "acc-curb-partial";
     ws.config(&format!(
         "resource \"vantage_aws_cur_bucket\" \"this\" {{\n  bucket = \"{bucket}\"\n}}\n"

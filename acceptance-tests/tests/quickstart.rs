@@ -1,9 +1,9 @@
 //! The whole of Vantage's "Set Up AWS" guide in one apply: `examples/quickstart` and the module
 //! `examples/modules/vantage-aws-connection`, applied, connected, planned
-//! again and destroyed, with nothing left in the devstack or moto.
+//! again and destroyed, with nothing left in the devstack or its AWS emulator.
 
 use acceptance_tests::aws::Aws;
-use acceptance_tests::aws_billing::Billing;
+use acceptance_tests::aws_billing::{Billing, account_for, provider_block};
 use acceptance_tests::vantage_checks::all_integrations;
 use acceptance_tests::{Devstack, Workspace, workspace_root};
 
@@ -19,7 +19,8 @@ fn copy_example(ws: &Workspace, example: &str) {
 
 #[test]
 fn the_quickstart_connects_the_account_and_leaves_nothing_behind() {
-    // A devstack of its own: the quickstart uses the default names.
+    // A devstack of its own: the quickstart uses the default names (no other test uses them in
+    // the default account, which a shared upstream such as LocalStack serves to every devstack).
     let ds = Devstack::start(&[]);
     let mut ws = Workspace::on(&ds, "quickstart");
     ws.env("TF_VAR_cur_bucket_force_destroy", "true");
@@ -31,7 +32,7 @@ fn the_quickstart_connects_the_account_and_leaves_nothing_behind() {
     let bucket = out["cur_bucket"].as_str().unwrap_or_default().to_string();
     assert_eq!(
         out["cross_account_role_arn"],
-        format!("arn:aws:iam::{}:role/{role}", acceptance_tests::aws::ACCOUNT_ID)
+        format!("arn:aws:iam::{}:role/{role}", acceptance_tests::aws::account_id())
     );
     let facts = Aws::new(&ds.info.aws_url).role(role).expect("role");
     assert_eq!(
@@ -40,7 +41,7 @@ fn the_quickstart_connects_the_account_and_leaves_nothing_behind() {
         "root, cloudwatch, resources and CUR retrieval; no autopilot"
     );
     assert!(!facts.inline_policy_names.iter().any(|n| n.contains("AutoPilot")));
-    let billing = Billing::for_account(&ds, acceptance_tests::aws::ACCOUNT_ID);
+    let billing = Billing::for_account(&ds, acceptance_tests::aws::account_id());
     assert!(billing.bucket(&bucket).is_some());
     assert!(billing.report("VantageReport").is_some());
 
@@ -95,10 +96,14 @@ fn the_quickstart_with_cur_2_connects_through_a_data_export() {
 #[test]
 fn the_module_connects_a_management_and_a_member_account() {
     let ds = Devstack::start(&[]);
+    // An account of its own: the quickstart test creates the same default role name, and with a
+    // shared upstream (LocalStack) a devstack of its own does not mean an IAM of its own.
+    let account = account_for("quickstart-module");
     let ws = Workspace::on(&ds, "module");
     let module = workspace_root().join("examples/modules/vantage-aws-connection");
     ws.config(&format!(
-        r#"module "management" {{
+        r#"{provider}
+module "management" {{
   source          = "{module}"
   cur_bucket_name = "vantage-cur-module-test"
   tags            = {{ Team = "finops" }}
@@ -113,7 +118,8 @@ module "member" {{
 output "management" {{ value = module.management }}
 output "member" {{ value = module.member }}
 "#,
-        module = module.display()
+        module = module.display(),
+        provider = provider_block(&account),
     ));
     // Modules need installing; `terraform get` does it without touching providers.
     ws.run(&["get", "-no-color"]).expect_ok();
@@ -128,7 +134,8 @@ output "member" {{ value = module.member }}
     );
     let integrations = all_integrations(&ds);
     assert_eq!(integrations.len(), 2, "{integrations:?}");
-    let aws = Aws::new(&ds.info.aws_url);
+    let billing = Billing::for_account(&ds, &account);
+    let aws = billing.iam();
     let member = aws.role("vantage_member_connection").expect("member role");
     assert!(
         !member
@@ -149,7 +156,6 @@ output "member" {{ value = module.member }}
     assert!(all_integrations(&ds).is_empty());
     assert!(aws.role("vantage_member_connection").is_none());
     assert!(aws.role("vantage_cross_account_connection").is_none());
-    let billing = Billing::for_account(&ds, acceptance_tests::aws::ACCOUNT_ID);
     assert!(billing.bucket("vantage-cur-module-test").is_none());
     assert!(billing.reports().is_empty());
 }
