@@ -295,7 +295,7 @@ pub fn run_bench(root: &Path, options: Options) -> anyhow::Result<()> {
     step("starting a release devstack");
     let devstack = crate::devstack::start(
         &devstack_dir,
-        &python,
+        Some(&python),
         &["--rate-limit", "100000000", "--cur-report-limit", "1000"],
     )?;
     let ready = devstack.ready.clone();

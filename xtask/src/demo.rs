@@ -7,17 +7,43 @@ use anyhow::{Context, bail};
 
 use crate::util::{output, run, step};
 
-pub fn run_demo(root: &Path) -> anyhow::Result<()> {
+/// The AWS emulator behind the devstack's front door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Aws {
+    Moto,
+    Localstack,
+}
+
+pub fn run_demo(root: &Path, aws: Aws) -> anyhow::Result<()> {
     crate::util::require_terraform()?;
-    let python = crate::moto::ensure(root)?;
+    // LocalStack is declared before the devstack, so it is dropped (stopped) after it.
+    let (moto_python, localstack) = match aws {
+        Aws::Moto => (Some(crate::moto::ensure(root)?), None),
+        Aws::Localstack => {
+            let venv_python = crate::localstack::ensure(root)?;
+            step("starting LocalStack (the AWS emulator behind the devstack)");
+            (None, Some(crate::localstack::LocalStack::start(&venv_python)?))
+        }
+    };
     let bin_dir = crate::devstack::build_binaries(root)?;
     step("starting the devstack (local Vantage API + AWS emulator)");
-    let devstack = crate::devstack::start(&bin_dir, &python, &[])?;
+    let upstream_args: Vec<&str> = match &localstack {
+        Some(localstack) => vec!["--aws-upstream", &localstack.url],
+        None => Vec::new(),
+    };
+    let devstack = crate::devstack::start(&bin_dir, moto_python.as_deref(), &upstream_args)?;
     let ready = devstack.ready.clone();
     eprintln!(
         "    Vantage API: {}\n    AWS:         {}\n    Admin:       {}",
         ready.vantage_url, ready.aws_url, ready.admin_url
     );
+    if let Some(localstack) = &localstack {
+        eprintln!(
+            "    LocalStack:  {} (log {})",
+            localstack.url,
+            localstack.log_path().display()
+        );
+    }
 
     let work = tempfile::Builder::new().prefix("vantage-demo-").tempdir()?;
     let quickstart = root.join("examples/quickstart");

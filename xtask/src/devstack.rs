@@ -52,11 +52,15 @@ impl Running {
     }
 }
 
-pub fn start(bin_dir: &Path, python: &Path, extra: &[&str]) -> anyhow::Result<Running> {
-    let mut child = Command::new(bin_dir.join("vantage-devstack"))
+/// Starts a devstack; `python` runs its moto (none with `--aws-upstream` in `extra`).
+pub fn start(bin_dir: &Path, python: Option<&Path>, extra: &[&str]) -> anyhow::Result<Running> {
+    let mut command = Command::new(bin_dir.join("vantage-devstack"));
+    if let Some(python) = python {
+        command.env("VANTAGE_DEVSTACK_PYTHON", python);
+    }
+    let mut child = command
         .arg("--stop-on-stdin-eof")
         .args(extra)
-        .env("VANTAGE_DEVSTACK_PYTHON", python)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

