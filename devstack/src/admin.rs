@@ -53,7 +53,10 @@ async fn reset(State(app): State<App>, body: Bytes) -> Result<StatusCode, ApiErr
             .await
             .map_err(|e| ApiError::Internal(format!("devstack was reset, but the upstream was not: {e}")))?;
         // Vantage's topics are not the customer's state: they outlive the reset, as in AWS.
-        crate::aws::upstream::create_vantage_topics(&app.aws.upstream).await;
+        app.aws.upstream.forget_topics();
+        if let Err(e) = crate::aws::upstream::create_vantage_topics(&app.aws.upstream).await {
+            tracing::info!(error = %e, "Vantage's CUR topics not created again yet");
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }

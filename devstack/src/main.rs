@@ -152,7 +152,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     let upstream = Arc::new(Upstream::new(Forwarder::new(&upstream_url)?));
     // Before the ready line: a client may put a bucket notification as soon as it reads it.
-    aws::upstream::create_vantage_topics(&upstream).await;
+    if let Err(e) = aws::upstream::create_vantage_topics(&upstream).await {
+        tracing::info!(error = %e, "Vantage's CUR topics not created yet; tried again before the first bucket notification");
+    }
     let tokens = if cli.tokens.is_empty() {
         vec![TokenSpec::generated()]
     } else {

@@ -336,4 +336,47 @@ async fn vantages_cur_topics_exist_upstream_and_outlive_a_reset() {
         topics.contains("arn:aws:sns:eu-west-2:630399649041:cost-and-usage-report-uploaded"),
         "{topics}"
     );
+
+    // moto reset behind devstack's back (through the front door): the topics are created again
+    // before the next bucket notification goes upstream.
+    let reset = common::client()
+        .post(format!("{}/moto-api/reset", stack.aws_url))
+        .send()
+        .await
+        .expect("moto reset");
+    assert!(reset.status().is_success());
+    assert!(
+        !vantage_topics(&stack, "us-east-1")
+            .await
+            .contains("cost-and-usage-report-uploaded")
+    );
+    let aws = stack.aws(None);
+    let bucket = unique("notified");
+    aws.s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("CreateBucket");
+    let topic = aws_sdk_s3::types::TopicConfiguration::builder()
+        .topic_arn("arn:aws:sns:us-east-1:630399649041:cost-and-usage-report-uploaded")
+        .events(aws_sdk_s3::types::Event::S3ObjectCreated)
+        .build()
+        .expect("topic configuration");
+    aws.s3
+        .put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder()
+                .topic_configurations(topic)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutBucketNotificationConfiguration");
+    assert!(
+        vantage_topics(&stack, "us-east-1")
+            .await
+            .contains("cost-and-usage-report-uploaded")
+    );
 }

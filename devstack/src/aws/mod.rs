@@ -123,6 +123,13 @@ async fn front_door(State(app): State<App>, request: Request) -> Response {
             // A reset of moto through the front door forgets its access keys: so does devstack.
             if path.starts_with("/moto-api/reset") {
                 app.aws.upstream.forget_accounts();
+                app.aws.upstream.forget_topics();
+            }
+            if call.operation == "s3:PutBucketNotificationConfiguration"
+                && !app.aws.upstream.topics_ready()
+                && let Err(e) = upstream::create_vantage_topics(&app.aws.upstream).await
+            {
+                tracing::warn!(error = %e, "cannot create Vantage's CUR topics before a bucket notification");
             }
             moto_compat::forward(app.aws.upstream.forwarder(), &call.operation, request, call.protocol).await
         }

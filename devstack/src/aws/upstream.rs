@@ -9,6 +9,7 @@
 //! either emulator.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -79,6 +80,8 @@ pub struct Upstream {
     clients: Mutex<HashMap<String, Clients>>,
     /// `(access key, x-moto-account-id)` -> account, learned from the upstream's STS.
     accounts: Mutex<HashMap<(String, String), String>>,
+    /// Whether Vantage's CUR topics are known to exist upstream ([`create_vantage_topics`]).
+    topics_ready: AtomicBool,
 }
 
 impl Upstream {
@@ -87,7 +90,17 @@ impl Upstream {
             forwarder,
             clients: Mutex::default(),
             accounts: Mutex::default(),
+            topics_ready: AtomicBool::new(false),
         }
+    }
+
+    pub fn topics_ready(&self) -> bool {
+        self.topics_ready.load(Ordering::Acquire)
+    }
+
+    /// After an upstream reset: the topics are gone until created again.
+    pub fn forget_topics(&self) {
+        self.topics_ready.store(false, Ordering::Release);
     }
 
     pub fn url(&self) -> &str {
@@ -337,28 +350,40 @@ impl Upstream {
     }
 }
 
-/// Vantage's CUR topics in the upstream (see `CUR_TOPIC_REGIONS`), at startup and after the
-/// upstream is reset. A failure only warns: bucket notifications then fail with the upstream's
-/// own answer.
-pub async fn create_vantage_topics(upstream: &Arc<Upstream>) {
+/// Creates Vantage's CUR topics in the upstream (see `CUR_TOPIC_REGIONS`); whether all of them
+/// exist now. Called at startup, and again before a bucket notification is forwarded while they
+/// are not known to exist (an upstream that was down at startup, or reset since). Bounded, so an
+/// upstream that never answers delays neither startup nor the call.
+pub async fn create_vantage_topics(upstream: &Arc<Upstream>) -> Result<(), UpstreamError> {
     use crate::vantage::account::{CUR_TOPIC_NAME, CUR_TOPIC_REGIONS, VANTAGE_AWS_ACCOUNT};
+    const BOUND: Duration = Duration::from_secs(5);
     let started = Instant::now();
     let mut calls = tokio::task::JoinSet::new();
     for region in CUR_TOPIC_REGIONS {
         let upstream = upstream.clone();
         calls.spawn(async move { upstream.ensure_topic(VANTAGE_AWS_ACCOUNT, region, CUR_TOPIC_NAME).await });
     }
-    while let Some(done) = calls.join_next().await {
-        match done {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot create Vantage's CUR topic in the upstream"),
-            Err(e) => tracing::warn!(error = %e, "creating Vantage's CUR topic failed"),
+    let all = async {
+        while let Some(done) = calls.join_next().await {
+            done.map_err(|e| UpstreamError(format!("creating Vantage's CUR topic: {e}")))??;
         }
+        Ok(())
+    };
+    let result = match tokio::time::timeout(BOUND, all).await {
+        Ok(result) => result,
+        Err(_) => Err(UpstreamError(format!(
+            "SNS CreateTopic for Vantage's CUR topics took over {} s",
+            BOUND.as_secs()
+        ))),
+    };
+    if result.is_ok() {
+        upstream.topics_ready.store(true, Ordering::Release);
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Vantage's CUR topics in place"
+        );
     }
-    tracing::info!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "Vantage's CUR topics in place"
-    );
+    result
 }
 
 /// An SDK error with its code and message when the service sent them.
