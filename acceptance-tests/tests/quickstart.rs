@@ -62,17 +62,23 @@ fn the_quickstart_connects_the_account_and_leaves_nothing_behind() {
 #[test]
 fn the_quickstart_with_cur_2_connects_through_a_data_export() {
     let ds = Devstack::start(&[]);
+    // The same default names as the test above: an account of its own (a Terraform override file
+    // adds assume_role to the example's provider block), since with a shared upstream
+    // (LocalStack) a devstack of its own does not mean an IAM and S3 of its own.
+    let account = account_for("quickstart-cur2");
     let mut ws = Workspace::on(&ds, "quickstart-cur2");
     ws.env("TF_VAR_cur_bucket_force_destroy", "true");
     ws.env("TF_VAR_cur_version", "2");
     copy_example(&ws, "examples/quickstart");
+    std::fs::write(ws.path().join("account_override.tf"), provider_block(&account)).expect("override file");
     ws.apply().expect_ok();
     ws.plan().expect_empty_plan();
 
     let out = ws.outputs();
     assert_eq!(out["cur_report"], "VantageDataExport");
     let bucket = out["cur_bucket"].as_str().unwrap_or_default().to_string();
-    let billing = Billing::for_account(&ds, acceptance_tests::aws::ACCOUNT_ID);
+    assert_eq!(out["cur_bucket"], format!("vantage-cur-{account}"));
+    let billing = Billing::for_account(&ds, &account);
     assert!(billing.reports().is_empty(), "no CUR 1.0 report with cur_version = 2");
     assert_eq!(billing.export_arns().len(), 1);
 
