@@ -64,13 +64,14 @@ impl CurBucketAccess {
         ))
     }
 
-    /// Merges (or, with `ours` empty, removes) Vantage's statements and sets the notification.
+    /// Merges (or, with `ours` empty, removes) Vantage's statements and sets the notification
+    /// (`None` leaves notifications as they are).
     async fn write(
         ctx: &Ctx<ProviderData>,
         m: &CurBucketAccessModel,
         region: &str,
         ours: &[serde_json::Value],
-        notify: bool,
+        notify: Option<bool>,
         timeout: Duration,
     ) -> Result<(), Diagnostic> {
         let client = ctx.provider().aws.s3(Some(region)).await;
@@ -94,7 +95,7 @@ impl CurBucketAccess {
             Some(policy) => writer.put_bucket_policy(&policy).await.map_err(diagnostic)?,
             None => writer.delete_bucket_policy().await.map_err(diagnostic)?,
         }
-        if notify != current.notify_vantage {
+        if let Some(notify) = notify.filter(|n| *n != current.notify_vantage) {
             writer.put_vantage_notification(notify).await.map_err(diagnostic)?;
         }
         Ok(())
@@ -229,7 +230,7 @@ impl Resource<ProviderData> for CurBucketAccess {
         let timeout = planned.timeouts.clone().unwrap_or_default().create_or(DEFAULT_TIMEOUT);
         let region = crate::s3::delivery_region(ctx, &planned.bucket, None, timeout).await?;
         let ours = Self::ours(ctx, &planned, &region).await?;
-        Self::write(ctx, &planned, &region, &ours, planned.notify(), timeout).await?;
+        Self::write(ctx, &planned, &region, &ours, Some(planned.notify()), timeout).await?;
         Ok(CurBucketAccessModel {
             id: Some(planned.bucket.clone()),
             region: Some(region),
@@ -256,7 +257,7 @@ impl Resource<ProviderData> for CurBucketAccess {
         let timeout = planned.timeouts.clone().unwrap_or_default().update_or(DEFAULT_TIMEOUT);
         let region = prior.region.clone().unwrap_or_default();
         let ours = Self::ours(ctx, &planned, &region).await?;
-        Self::write(ctx, &planned, &region, &ours, planned.notify(), timeout).await?;
+        Self::write(ctx, &planned, &region, &ours, Some(planned.notify()), timeout).await?;
         Ok(CurBucketAccessModel {
             id: Some(planned.bucket.clone()),
             region: Some(region),
@@ -270,7 +271,9 @@ impl Resource<ProviderData> for CurBucketAccess {
         let Some(region) = Self::region(ctx, &prior.bucket).await? else {
             return Ok(());
         };
-        Ok(Self::write(ctx, &prior, &region, &[], false, timeout).await?)
+        // A notification this resource did not add (`notify_vantage = false`) is not its to remove.
+        let notify = prior.notify().then_some(false);
+        Ok(Self::write(ctx, &prior, &region, &[], notify, timeout).await?)
     }
 
     async fn import(&self, ctx: &Ctx<ProviderData>, id: &str) -> Result<CurBucketAccessModel, Diagnostics> {
