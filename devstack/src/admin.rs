@@ -28,6 +28,11 @@ pub fn router() -> Router<App> {
         .route("/propagation-delay", post(set_propagation_delay).get(propagation_delay))
         .route("/integrations/{id}/status", post(set_status))
         .route("/deliver-cur", post(deliver_cur))
+        .route("/policies", post(publish_policies))
+        .route(
+            "/stacksets/failing-accounts/{account}",
+            post(fail_account).delete(heal_account),
+        )
         .fallback(not_found)
 }
 
@@ -136,4 +141,50 @@ async fn deliver_cur(State(app): State<App>, body: Bytes) -> Result<Json<Value>,
         Err(DeliverError::NotFound(why)) => Err(ApiError::Missing(why)),
         Err(DeliverError::Internal(why)) => Err(ApiError::Internal(why)),
     }
+}
+
+/// `POST /_devstack/policies` with `{"root": "<JSON document>", ...}`: publishes new policy
+/// documents in the provider info, as Vantage does when it changes its permission set. Names
+/// not given keep their document; answers with every published document.
+async fn publish_policies(State(app): State<App>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let published: serde_json::Map<String, Value> = parse_body(&body)?;
+    for (name, document) in &published {
+        let parsed = document.as_str().map(serde_json::from_str::<Value>);
+        if !matches!(parsed, Some(Ok(Value::Object(_)))) {
+            return Err(ApiError::bad_request(format!(
+                "policy {name:?} must be a JSON document given as a string"
+            )));
+        }
+    }
+    let mut policies = app.policies.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    policies.extend(published);
+    Ok(Json(Value::Object(policies.clone())))
+}
+
+#[derive(Deserialize)]
+struct FailBody {
+    reason: String,
+}
+
+/// `POST /_devstack/stacksets/failing-accounts/{account}` with `{"reason": "..."}`: StackSet
+/// deployments into that member account fail with the reason until it is deleted.
+async fn fail_account(
+    State(app): State<App>,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    if !crate::aws::upstream::is_account_id(&account) {
+        return Err(ApiError::bad_request(format!(
+            "{account:?} is not a 12-digit account id"
+        )));
+    }
+    let body: FailBody = parse_body(&body)?;
+    app.aws.stacksets.set_failing(&account, Some(body.reason));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /_devstack/stacksets/failing-accounts/{account}`
+async fn heal_account(State(app): State<App>, Path(account): Path<String>) -> StatusCode {
+    app.aws.stacksets.set_failing(&account, None);
+    StatusCode::NO_CONTENT
 }

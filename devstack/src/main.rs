@@ -172,7 +172,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     let app = Arc::new(Devstack {
         vantage_url: vantage_url.clone(),
-        policies: vantage::account::policies()?,
+        policies: std::sync::RwLock::new(vantage::account::policies()?),
         store,
         tokens: Tokens::new(tokens),
         rate: vantage::rate_limit::RateLimiter::new(cli.rate_limit),
@@ -187,6 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         aws: AwsSide {
             upstream,
             store: aws_store,
+            stacksets: Default::default(),
             cur_report_limit: cli.cur_report_limit,
         },
     });

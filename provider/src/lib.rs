@@ -112,6 +112,7 @@ impl tfplugin::Provider for VantageProvider {
             Arc::new(resources::cur_report::CurReport),
             Arc::new(resources::data_export::DataExport),
             Arc::new(resources::cur_backfill::CurBackfill),
+            Arc::new(resources::member_account_roles::MemberAccountRoles),
         ]
     }
 

@@ -1,6 +1,6 @@
 //! The AWS front door (its own port). Every request is classified by its `X-Amz-Target` header
 //! and SigV4 credential scope, counted, offered to the armed faults, and then either served here
-//! (CUR 1.0 and BCM Data Exports, which no emulator serves) or forwarded unchanged to the
+//! (CUR 1.0, BCM Data Exports and service-managed StackSets, which no emulator serves as AWS does) or forwarded unchanged to the
 //! upstream emulator (moto by default, or `--aws-upstream`).
 
 pub mod access;
@@ -13,6 +13,7 @@ pub mod moto;
 pub mod moto_compat;
 pub mod policy;
 pub mod request;
+pub mod stacksets;
 pub mod store;
 pub mod upstream;
 pub mod verifier;
@@ -50,6 +51,8 @@ const CUR_REGIONS: [&str; 2] = ["us-east-1", "cn-northwest-1"];
 pub struct AwsSide {
     pub upstream: Arc<Upstream>,
     pub store: AwsStore,
+    /// Service-managed StackSets (see `stacksets`).
+    pub stacksets: stacksets::StackSets,
     /// Report definitions per account before `ReportLimitReachedException`.
     pub cur_report_limit: usize,
 }
@@ -58,6 +61,7 @@ impl AwsSide {
     /// Forgets CUR reports, exports and learned caller accounts (not the upstream's state).
     pub fn reset(&self) -> Result<(), store::PersistError> {
         self.upstream.forget_accounts();
+        self.stacksets.clear();
         self.store.clear()
     }
 }
@@ -119,6 +123,9 @@ async fn front_door(State(app): State<App>, request: Request) -> Response {
     let response = match call.target_parts() {
         Some((CUR_TARGET, operation)) => serve(&app, &call, request, Service::Cur, operation).await,
         Some((EXPORTS_TARGET, operation)) => serve(&app, &call, request, Service::Exports, operation).await,
+        _ if stacksets::serves(&call.operation) => {
+            stacksets::handle(&app, &call, request.headers(), form.as_deref().unwrap_or_default()).await
+        }
         _ => {
             // A reset of moto through the front door forgets its access keys: so does devstack.
             if path.starts_with("/moto-api/reset") {

@@ -132,6 +132,10 @@ impl Upstream {
         self.clients(account).iam
     }
 
+    pub fn organizations(&self, account: &str) -> aws_sdk_organizations::Client {
+        self.clients(account).organizations
+    }
+
     /// The account a caller acts in, the way the upstream sees it: its `x-moto-account-id`
     /// header, else what the upstream's STS `GetCallerIdentity` says about its access key.
     /// Without an answer: a 12-digit access key id is the account (LocalStack's rule), anything

@@ -27,7 +27,11 @@ pub async fn ping() -> Json<Value> {
 
 /// `GET /v1/integrations/aws/info`
 pub async fn info(State(app): State<App>) -> Json<Value> {
-    Json(app.store.account().provider_info(&app.policies))
+    Json(
+        app.store
+            .account()
+            .provider_info(&app.policies.read().unwrap_or_else(std::sync::PoisonError::into_inner)),
+    )
 }
 
 /// `POST /v1/integrations/aws`

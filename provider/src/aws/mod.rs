@@ -4,6 +4,7 @@
 //! attribute paths.
 
 pub mod clients;
+pub mod cloudformation;
 pub mod cur;
 pub mod errors;
 pub mod exports;

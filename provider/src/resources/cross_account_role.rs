@@ -30,7 +30,7 @@ use crate::{moves, policy};
 
 pub const DEFAULT_NAME: &str = "vantage_cross_account_connection";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
-const VIEW_ONLY_ACCESS: &str = "iam::aws:policy/job-function/ViewOnlyAccess";
+pub const VIEW_ONLY_ACCESS: &str = "iam::aws:policy/job-function/ViewOnlyAccess";
 
 pub struct CrossAccountRole;
 

@@ -8,4 +8,5 @@ pub mod cur_bucket;
 pub mod cur_bucket_access;
 pub mod cur_report;
 pub mod data_export;
+pub mod member_account_roles;
 pub mod role_policy;

@@ -40,7 +40,7 @@ pub struct RolePolicyModel {
 }
 
 /// A preset's document, from Vantage's provider info.
-fn preset_document(
+pub(crate) fn preset_document(
     info: &AwsProviderInfo,
     preset: &str,
     cur_bucket: Option<&str>,
@@ -89,7 +89,7 @@ fn guard(doc: &PolicyDocument, cur_bucket: Option<&str>) -> Guarded {
     }
 }
 
-fn write_message(findings: &[policy::Finding]) -> String {
+pub(crate) fn write_message(findings: &[policy::Finding]) -> String {
     format!(
         "This policy would let Vantage change your account: {}. Vantage's integration is read-only by \
          default; set `allow_write_actions = true` only if you mean to grant these (Autopilot needs them).",
@@ -97,7 +97,7 @@ fn write_message(findings: &[policy::Finding]) -> String {
     )
 }
 
-fn data_message(findings: &[policy::Finding]) -> String {
+pub(crate) fn data_message(findings: &[policy::Finding]) -> String {
     format!(
         "This policy would let Vantage read data or credentials, not just metadata: {}. Set \
          `allow_data_reads = true` only if you mean to grant these.",

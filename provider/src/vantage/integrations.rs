@@ -771,6 +771,19 @@ impl<'a> Integrations<'a> {
         }
     }
 
+    /// Removes the integration with v2 token `token` (when its v1 id is not known, as after an
+    /// import); one that is already gone counts as removed.
+    pub async fn deregister_token(&self, token: &str) -> Result<(), RegistrationError> {
+        let result = self
+            .vantage
+            .delete(self.cancel, &format!("/v2/integrations/{token}"))
+            .await;
+        match result {
+            Ok(()) | Err(VantageError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(RegistrationError::from_vantage(Operation::Deregister, e)),
+        }
+    }
+
     /// A v1 write, `POST` or `PUT`, sent again while Vantage cannot assume
     /// the role yet (until `timeout`).
     async fn write(&self, method: Method, path: &str, body: &Credential, timeout: Duration) -> Written {

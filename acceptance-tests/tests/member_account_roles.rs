@@ -1,0 +1,416 @@
+//! `vantage_aws_member_account_roles` against an organisation on moto: the role really appears in
+//! each member account's IAM (checked there, through AssumeRole into the member), Vantage holds
+//! one registration per member, and the organisation's changes (accounts moving between OUs, a
+//! role deleted out of band, Vantage publishing a new policy) show in the next plan.
+//!
+//! Each test runs a devstack (and moto) of its own: the default account is the management
+//! account of an organisation made for the test.
+
+use std::collections::BTreeSet;
+
+use acceptance_tests::aws::{Aws, assumed_config};
+use acceptance_tests::{Devstack, Workspace};
+use aws_sdk_organizations::Client as Organizations;
+use serde_json::json;
+
+const NOT_ON_LOCALSTACK: &str = "LocalStack community does not serve Organizations (CreateOrganization, CreateAccount)";
+const ROLE: &str = "vantage_cross_account_connection";
+const MODULE_NAMES: [&str; 3] = [
+    "root",
+    "VantageCloudWatchMetricsReadOnly",
+    "VantageAdditionalResourceReadOnly",
+];
+
+/// An organisation on the devstack's moto, managed by the default account.
+struct Org {
+    rt: tokio::runtime::Runtime,
+    organizations: Organizations,
+    endpoint: String,
+    root: String,
+}
+
+impl Org {
+    fn create(ds: &Devstack) -> Org {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let config = rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(acceptance_tests::aws::REGION))
+                .credentials_provider(aws_sdk_organizations::config::Credentials::new(
+                    acceptance_tests::aws::ACCESS_KEY,
+                    acceptance_tests::aws::SECRET_KEY,
+                    None,
+                    None,
+                    "tests",
+                ))
+                .endpoint_url(&ds.info.aws_url)
+                .load(),
+        );
+        let organizations = Organizations::new(&config);
+        rt.block_on(organizations.create_organization().send())
+            .expect("CreateOrganization");
+        let roots = rt.block_on(organizations.list_roots().send()).expect("ListRoots");
+        let root = roots.roots()[0].id().expect("root id").to_string();
+        Org {
+            rt,
+            organizations,
+            endpoint: ds.info.aws_url.clone(),
+            root,
+        }
+    }
+
+    fn ou(&self, name: &str) -> String {
+        let out = self
+            .rt
+            .block_on(
+                self.organizations
+                    .create_organizational_unit()
+                    .parent_id(&self.root)
+                    .name(name)
+                    .send(),
+            )
+            .expect("CreateOrganizationalUnit");
+        out.organizational_unit()
+            .and_then(|o| o.id())
+            .expect("OU id")
+            .to_string()
+    }
+
+    /// A new member account, moved into `ou`.
+    fn account(&self, name: &str, ou: &str) -> String {
+        let out = self
+            .rt
+            .block_on(
+                self.organizations
+                    .create_account()
+                    .account_name(name)
+                    .email(format!("{name}@example.com"))
+                    .send(),
+            )
+            .expect("CreateAccount");
+        let id = out
+            .create_account_status()
+            .and_then(|s| s.account_id())
+            .expect("account id")
+            .to_string();
+        self.move_account(&id, &self.root.clone(), ou);
+        id
+    }
+
+    fn move_account(&self, account: &str, from: &str, to: &str) {
+        self.rt
+            .block_on(
+                self.organizations
+                    .move_account()
+                    .account_id(account)
+                    .source_parent_id(from)
+                    .destination_parent_id(to)
+                    .send(),
+            )
+            .expect("MoveAccount");
+    }
+
+    fn trusted_access(&self, on: bool) {
+        const SERVICE: &str = "member.org.stacksets.cloudformation.amazonaws.com";
+        let result = if on {
+            self.rt
+                .block_on(
+                    self.organizations
+                        .enable_aws_service_access()
+                        .service_principal(SERVICE)
+                        .send(),
+                )
+                .map(drop)
+                .map_err(|e| format!("{e:?}"))
+        } else {
+            self.rt
+                .block_on(
+                    self.organizations
+                        .disable_aws_service_access()
+                        .service_principal(SERVICE)
+                        .send(),
+                )
+                .map(drop)
+                .map_err(|e| format!("{e:?}"))
+        };
+        result.expect("changing trusted access");
+    }
+
+    /// IAM checks inside a member account.
+    fn iam_in(&self, account: &str) -> Aws {
+        let config = self.rt.block_on(assumed_config(&self.endpoint, account));
+        Aws::from_config(&config)
+    }
+}
+
+/// Accounts Vantage has an AWS integration for.
+fn registered_accounts(ds: &Devstack) -> BTreeSet<String> {
+    ds.vantage_get("/v2/integrations?provider=aws&limit=1000")["integrations"]
+        .as_array()
+        .expect("integrations")
+        .iter()
+        .filter_map(|i| i["account_identifier"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn assert_member_role(org: &Org, account: &str, external_id: &str) {
+    let role = org
+        .iam_in(account)
+        .role(ROLE)
+        .unwrap_or_else(|| panic!("no {ROLE} in member account {account}"));
+    let trust = role.trust_policy.to_string();
+    assert!(
+        trust.contains("630399649041"),
+        "trust names Vantage's principal: {trust}"
+    );
+    assert!(trust.contains(external_id), "trust requires the external id");
+    let names: BTreeSet<&str> = role.inline_policy_names.iter().map(String::as_str).collect();
+    assert_eq!(names, BTreeSet::from(MODULE_NAMES), "inline policies in {account}");
+    assert!(
+        role.managed_policy_arns
+            .iter()
+            .any(|a| a.ends_with("job-function/ViewOnlyAccess")),
+        "{:?}",
+        role.managed_policy_arns
+    );
+}
+
+/// The documented shape: the management account's role and registration made directly,
+/// members through the StackSet.
+fn config(ous: &[&str]) -> String {
+    let ous = ous.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(", ");
+    format!(
+        r#"
+resource "vantage_aws_cross_account_role" "management" {{}}
+
+resource "vantage_aws_integration" "management" {{
+  cross_account_role_arn = vantage_aws_cross_account_role.management.arn
+}}
+
+resource "vantage_aws_member_account_roles" "members" {{
+  organizational_unit_ids = [{ous}]
+}}
+
+output "accounts" {{
+  value = vantage_aws_member_account_roles.members.accounts
+}}
+"#
+    )
+}
+
+#[test]
+fn members_of_the_targeted_ous_get_the_role_and_follow_the_organisation() {
+    acceptance_tests::require_moto!(NOT_ON_LOCALSTACK);
+    let ds = Devstack::start(&[]);
+    let org = Org::create(&ds);
+    org.trusted_access(true);
+    let (finance, research, sandbox) = (org.ou("finance"), org.ou("research"), org.ou("sandbox"));
+    let f1 = org.account("finance1", &finance);
+    let f2 = org.account("finance2", &finance);
+    let r1 = org.account("research1", &research);
+    let s1 = org.account("sandbox1", &sandbox);
+    let external_id = ds.vantage_get("/v1/integrations/aws/info")["external_id"]
+        .as_str()
+        .expect("external id")
+        .to_string();
+    let management = acceptance_tests::aws::account_id().to_string();
+
+    let ws = Workspace::on(&ds, "member-roles");
+    ws.config(&config(&[&finance, &research]));
+    ws.apply().expect_ok();
+    for member in [&f1, &f2, &r1] {
+        assert_member_role(&org, member, &external_id);
+    }
+    assert!(
+        org.iam_in(&s1).role(ROLE).is_none(),
+        "the untargeted OU's account has no role"
+    );
+    assert_eq!(
+        registered_accounts(&ds),
+        BTreeSet::from([management.clone(), f1.clone(), f2.clone(), r1.clone()]),
+        "one registration per member plus the management account's"
+    );
+    let accounts = ws.outputs()["accounts"].clone();
+    assert_eq!(accounts.as_object().map(|a| a.len()), Some(3), "{accounts}");
+    assert_eq!(accounts[&f1]["stack_instance_status"], "CURRENT");
+    assert_eq!(accounts[&f1]["organizational_unit_id"], finance.as_str());
+    assert_eq!(accounts[&f1]["role_arn"], format!("arn:aws:iam::{f1}:role/{ROLE}"));
+    assert!(accounts[&f1]["integration_id"].is_number(), "{accounts}");
+    ws.plan().expect_empty_plan();
+
+    // An account joins a targeted OU (CloudFormation deploys it): the plan registers it.
+    org.move_account(&s1, &sandbox, &finance);
+    let plan = ws.plan();
+    plan.expect_changes();
+    assert!(
+        plan.normalized_output()
+            .contains(&format!("{s1} is not registered with Vantage")),
+        "{}",
+        plan.stdout
+    );
+    ws.apply().expect_ok();
+    assert_member_role(&org, &s1, &external_id);
+    assert!(registered_accounts(&ds).contains(&s1));
+
+    // An account leaves: deregistered, and its role removed (stacks are not retained by default).
+    org.move_account(&f2, &finance, &sandbox);
+    let plan = ws.plan();
+    plan.expect_changes();
+    assert!(
+        plan.normalized_output()
+            .contains(&format!("{f2} left the targeted OUs")),
+        "{}",
+        plan.stdout
+    );
+    ws.apply().expect_ok();
+    assert!(!registered_accounts(&ds).contains(&f2));
+    assert!(
+        org.iam_in(&f2).role(ROLE).is_none(),
+        "the departed account's role is deleted"
+    );
+    ws.plan().expect_empty_plan();
+
+    // A member's role deleted out of band: Vantage loses access, the plan repairs it.
+    org.iam_in(&r1).delete_role(ROLE);
+    let plan = ws.plan();
+    plan.expect_changes();
+    assert!(
+        plan.normalized_output()
+            .contains(&format!("Vantage cannot assume the role in {r1}")),
+        "{}",
+        plan.stdout
+    );
+    ws.apply().expect_ok();
+    assert_member_role(&org, &r1, &external_id);
+    ws.plan().expect_empty_plan();
+
+    // Vantage publishes a new `root` document: rolled out to every member.
+    let new_root = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "VantageRootV2", "Effect": "Allow", "Action": ["ce:Describe*", "ce:Get*", "tag:GetResources"], "Resource": "*"}
+    ]});
+    ds.admin_post("policies", json!({"root": new_root.to_string()}));
+    let plan = ws.plan();
+    plan.expect_changes();
+    assert!(plan.normalized_output().contains("UpdateStackSet"), "{}", plan.stdout);
+    ws.apply().expect_ok();
+    for member in [&f1, &r1, &s1] {
+        let doc = org.iam_in(member).role_policy(ROLE, "root").expect("root policy");
+        assert!(
+            acceptance_tests::aws::same_statements(&doc, &new_root),
+            "{member}: {doc}"
+        );
+    }
+    ws.plan().expect_empty_plan();
+
+    // Import by the StackSet's name gives the same state: an empty plan.
+    ws.run(&["state", "rm", "vantage_aws_member_account_roles.members"])
+        .expect_ok();
+    ws.run(&[
+        "import",
+        "-no-color",
+        "vantage_aws_member_account_roles.members",
+        "VantageMemberAccountRoles",
+    ])
+    .expect_ok();
+    ws.plan().expect_empty_plan();
+
+    ws.destroy().expect_ok();
+    for member in [&f1, &r1, &s1] {
+        assert!(org.iam_in(member).role(ROLE).is_none(), "{member}'s role is deleted");
+    }
+    assert!(registered_accounts(&ds).is_empty(), "{:?}", registered_accounts(&ds));
+}
+
+#[test]
+fn without_trusted_access_the_plan_says_how_to_turn_it_on() {
+    acceptance_tests::require_moto!(NOT_ON_LOCALSTACK);
+    let ds = Devstack::start(&[]);
+    let org = Org::create(&ds);
+    let ou = org.ou("members");
+    let member = org.account("member1", &ou);
+    let ws = Workspace::on(&ds, "member-roles-access");
+    ws.config(&format!(
+        "resource \"vantage_aws_member_account_roles\" \"members\" {{\n  organizational_unit_ids = [\"{ou}\"]\n}}\n"
+    ));
+    ws.plan()
+        .expect_error("Trusted access for CloudFormation StackSets is not enabled")
+        .expect_error("activate-organizations-access")
+        .expect_error("activate_organizations_access = true");
+
+    // The fix the message offers: the provider turns trusted access on itself.
+    ws.config(&format!(
+        "resource \"vantage_aws_member_account_roles\" \"members\" {{\n  organizational_unit_ids = [\"{ou}\"]\n  \
+         activate_organizations_access = true\n}}\n"
+    ));
+    ws.apply().expect_ok();
+    assert!(org.iam_in(&member).role(ROLE).is_some());
+    ws.destroy().expect_ok();
+
+    // From a member account's credentials: the management-account error.
+    let from_member = Workspace::on(&ds, "member-roles-from-member");
+    from_member.config(&format!(
+        "provider \"vantage\" {{\n  assume_role {{\n    role_arn = \"arn:aws:iam::{member}:role/OrganizationAccountAccessRole\"\n  }}\n}}\n\
+         resource \"vantage_aws_member_account_roles\" \"members\" {{\n  organizational_unit_ids = [\"{ou}\"]\n}}\n"
+    ));
+    from_member
+        .plan()
+        .expect_error("StackSets must be run from the management account")
+        .expect_error("DELEGATED_ADMIN");
+}
+
+#[test]
+fn one_failing_member_is_named_and_the_others_are_deployed_and_kept() {
+    acceptance_tests::require_moto!(NOT_ON_LOCALSTACK);
+    let ds = Devstack::start(&[]);
+    let org = Org::create(&ds);
+    org.trusted_access(true);
+    let ou = org.ou("members");
+    let good = org.account("good1", &ou);
+    let bad = org.account("bad1", &ou);
+    ds.admin_post(
+        &format!("stacksets/failing-accounts/{bad}"),
+        json!({"reason": "Account is suspended by a service control policy"}),
+    );
+    let ws = Workspace::on(&ds, "member-roles-failure");
+    ws.config(&config(&[&ou]));
+    // A warning, not an error, on create: an error would taint the StackSet and the next apply
+    // would replace it, deleting every member's role.
+    let apply = ws.apply();
+    apply.expect_ok();
+    let text = apply.normalized_output();
+    assert!(text.contains("could not be deployed in every member account"), "{text}");
+    assert!(
+        text.contains(&format!("{bad} (us-east-1): Account is suspended")),
+        "{text}"
+    );
+    assert!(org.iam_in(&good).role(ROLE).is_some());
+    assert!(
+        registered_accounts(&ds).contains(&good),
+        "the deployed member is registered"
+    );
+    assert!(!registered_accounts(&ds).contains(&bad));
+    let state = ws.state();
+    let recorded = state.to_string();
+    assert!(
+        recorded.contains(&good) && recorded.contains("OUTDATED"),
+        "state records both members"
+    );
+
+    // The cause cleared, the next apply finishes the job.
+    let healed = reqwest::blocking::Client::new()
+        .delete(format!("{}/stacksets/failing-accounts/{bad}", ds.info.admin_url))
+        .send()
+        .expect("admin request");
+    assert!(healed.status().is_success());
+    let plan = ws.plan();
+    plan.expect_changes();
+    assert!(plan.normalized_output().contains("OUTDATED"), "{}", plan.stdout);
+    ws.apply().expect_ok();
+    assert!(org.iam_in(&bad).role(ROLE).is_some());
+    assert!(registered_accounts(&ds).contains(&bad));
+    ws.plan().expect_empty_plan();
+    ws.destroy().expect_ok();
+}

@@ -1,0 +1,2 @@
+# Import by the StackSet's name.
+terraform import vantage_aws_member_account_roles.members VantageMemberAccountRoles
