@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use acceptance_tests::aws::{Aws, assumed_config};
-use acceptance_tests::{Devstack, Workspace};
+use acceptance_tests::{Devstack, Workspace, workspace_root};
 use aws_sdk_organizations::Client as Organizations;
 use serde_json::json;
 
@@ -186,6 +186,12 @@ fn config(ous: &[&str]) -> String {
         r#"
 resource "vantage_aws_cross_account_role" "management" {{}}
 
+resource "vantage_aws_role_policy" "management_root" {{
+  role   = vantage_aws_cross_account_role.management.name
+  name   = "root"
+  preset = "root"
+}}
+
 resource "vantage_aws_integration" "management" {{
   cross_account_role_arn = vantage_aws_cross_account_role.management.arn
 }}
@@ -294,8 +300,20 @@ fn members_of_the_targeted_ous_get_the_role_and_follow_the_organisation() {
     ds.admin_post("policies", json!({"root": new_root.to_string()}));
     let plan = ws.plan();
     plan.expect_changes();
-    assert!(plan.normalized_output().contains("UpdateStackSet"), "{}", plan.stdout);
+    let text = plan.normalized_output();
+    assert!(text.contains("UpdateStackSet"), "{text}");
+    assert!(
+        text.contains("vantage_aws_role_policy.management_root will be updated in-place"),
+        "the management account's preset changes in the same plan: {text}"
+    );
     ws.apply().expect_ok();
+    let management_root = Aws::new(&ds.info.aws_url)
+        .role_policy(ROLE, "root")
+        .expect("management root policy");
+    assert!(
+        acceptance_tests::aws::same_statements(&management_root, &new_root),
+        "{management_root}"
+    );
     for member in [&f1, &r1, &s1] {
         let doc = org.iam_in(member).role_policy(ROLE, "root").expect("root policy");
         assert!(
@@ -413,4 +431,50 @@ fn one_failing_member_is_named_and_the_others_are_deployed_and_kept() {
     assert!(registered_accounts(&ds).contains(&bad));
     ws.plan().expect_empty_plan();
     ws.destroy().expect_ok();
+}
+
+#[test]
+fn the_organization_example_connects_the_management_account_and_its_members() {
+    acceptance_tests::require_moto!(NOT_ON_LOCALSTACK);
+    let ds = Devstack::start(&[]);
+    let org = Org::create(&ds);
+    org.trusted_access(true);
+    let ou = org.ou("workloads");
+    let member = org.account("workload1", &ou);
+    let mut ws = Workspace::on(&ds, "organization-example");
+    let module = workspace_root().join("examples/modules/vantage-aws-connection");
+    let example = std::fs::read_to_string(workspace_root().join("examples/organization/main.tf")).expect("example");
+    assert!(
+        example.contains("\"../modules/vantage-aws-connection\""),
+        "the example uses the module"
+    );
+    std::fs::write(
+        ws.path().join("main.tf"),
+        example.replace("../modules/vantage-aws-connection", &module.display().to_string()),
+    )
+    .expect("writing the example");
+    ws.env("TF_VAR_member_organizational_unit_ids", &format!("[\"{ou}\"]"));
+    ws.run(&["get", "-no-color"]).expect_ok();
+    ws.apply().expect_ok();
+    let out = ws.outputs();
+    assert!(
+        out["management_integration_id"].is_string() || out["management_integration_id"].is_number(),
+        "{out}"
+    );
+    assert_eq!(out["member_accounts"][&member]["status"], "CURRENT", "{out}");
+    assert_member_role(
+        &org,
+        &member,
+        ds.vantage_get("/v1/integrations/aws/info")["external_id"]
+            .as_str()
+            .unwrap_or_default(),
+    );
+    assert_eq!(
+        registered_accounts(&ds),
+        BTreeSet::from([acceptance_tests::aws::account_id().to_string(), member.clone()])
+    );
+    ws.plan().expect_empty_plan();
+    ws.destroy().expect_ok();
+    assert!(registered_accounts(&ds).is_empty());
+    assert!(org.iam_in(&member).role(ROLE).is_none());
 }

@@ -23,6 +23,8 @@
 //! - CUR retrieval: [`cur_retrieval_policy`] grants reads of a CUR bucket's files.
 //! - Trust: [`trust`] writes and recognises the cross-account role's trust
 //!   policy (Vantage's principal with the external id).
+//! - Vantage's role: [`presets`] holds its default name, `ViewOnlyAccess` and the preset
+//!   documents by name.
 //! - Limits: [`size_without_whitespace`] against
 //!   [`ROLE_INLINE_POLICY_LIMIT`], and [`validate_policy_name`].
 
@@ -31,6 +33,7 @@ pub mod bucket;
 mod document;
 mod guard;
 mod limits;
+pub mod presets;
 #[cfg(test)]
 mod tests;
 pub mod trust;

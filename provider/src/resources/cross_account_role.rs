@@ -25,12 +25,12 @@ use crate::ProviderData;
 use crate::arn::{check_policy_arn, check_principal_arn, validate_role_name, validate_role_path};
 use crate::aws::iam::{self, Problem, RoleFacts, RoleSettings};
 use crate::inline_policies::{self, Ownership};
+use crate::policy::presets::VIEW_ONLY_ACCESS;
 use crate::tags::{self, Tags};
 use crate::{moves, policy};
 
-pub const DEFAULT_NAME: &str = "vantage_cross_account_connection";
+pub const DEFAULT_NAME: &str = policy::presets::DEFAULT_ROLE_NAME;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
-pub const VIEW_ONLY_ACCESS: &str = "iam::aws:policy/job-function/ViewOnlyAccess";
 
 pub struct CrossAccountRole;
 

@@ -32,9 +32,11 @@ use crate::aws::cloudformation::{
     self as cfn, CfnError, InstanceFacts, OperationOutcome, Preferences, StackSetSpec, Start, Targets,
 };
 use crate::aws::organizations;
-use crate::policy::{self, MODULE_POLICY_NAMES, PRESET_NAMES, PolicyDocument};
-use crate::resources::cross_account_role::{self, VIEW_ONLY_ACCESS};
-use crate::resources::role_policy::{data_message, preset_document, write_message};
+use crate::policy::presets::{
+    DEFAULT_ROLE_NAME, VIEW_ONLY_ACCESS, data_message, preset_document, preset_of_policy_name, preset_policy_name,
+    write_message,
+};
+use crate::policy::{self, PolicyDocument};
 use crate::tags::{self, Tags};
 use crate::vantage::AwsProviderInfo;
 use crate::vantage::integrations::{Integrations, RegistrationError};
@@ -122,7 +124,7 @@ impl MemberRolesModel {
         self.name.as_deref().unwrap_or(DEFAULT_NAME)
     }
     fn role_name(&self) -> &str {
-        self.role_name.as_deref().unwrap_or(cross_account_role::DEFAULT_NAME)
+        self.role_name.as_deref().unwrap_or(DEFAULT_ROLE_NAME)
     }
     fn role_path(&self) -> &str {
         self.role_path.as_deref().unwrap_or("/")
@@ -244,16 +246,6 @@ impl RoleTemplate {
     }
 }
 
-/// The name a preset's document has on the role (Vantage module's names).
-pub fn preset_policy_name(preset: &str) -> &'static str {
-    PRESET_NAMES
-        .iter()
-        .position(|p| *p == preset)
-        .and_then(|i| MODULE_POLICY_NAMES.get(i))
-        .copied()
-        .unwrap_or("root")
-}
-
 /// The same template, however it is formatted.
 fn same_template(a: &str, b: &str) -> bool {
     match (
@@ -313,7 +305,7 @@ fn render_template(
                 format!("Preset {preset:?}: {e}"),
             )),
         }
-        policies.insert(preset_policy_name(&preset).to_string(), document);
+        policies.insert(preset_policy_name(&preset).unwrap_or("root").to_string(), document);
     }
     let inline: usize = policies
         .values()
@@ -975,7 +967,7 @@ impl Resource<ProviderData> for MemberAccountRoles {
         )
         .attribute(
             Attribute::string("role_name")
-                .default(cross_account_role::DEFAULT_NAME)
+                .default(DEFAULT_ROLE_NAME)
                 .validator(string("1-64 characters of letters, digits and `_+=,.@-`", validate_role_name))
                 .description("Name of the role in each member account."),
         )
@@ -1422,13 +1414,7 @@ fn from_template(template: &str) -> MemberRolesModel {
         .into_iter()
         .flatten()
         .filter_map(|p| p["PolicyName"].as_str())
-        .filter_map(|name| {
-            MODULE_POLICY_NAMES
-                .iter()
-                .position(|n| *n == name)
-                .and_then(|i| PRESET_NAMES.get(i))
-                .map(|p| p.to_string())
-        })
+        .filter_map(|name| preset_of_policy_name(name).map(str::to_string))
         .collect();
     let default_presets: BTreeSet<String> = DEFAULT_PRESETS.iter().map(|p| p.to_string()).collect();
     let trust = role["AssumeRolePolicyDocument"].to_string();
@@ -1529,7 +1515,7 @@ mod tests {
             path: "/".into(),
             trust_policy: policy::trust::trust_policy("arn:aws:iam::630399649041:role/vantage", "ext-1"),
             policies: BTreeMap::from([(
-                preset_policy_name("cloudwatch").to_string(),
+                preset_policy_name("cloudwatch").unwrap_or_default().to_string(),
                 r#"{"Version":"2012-10-17","Statement":[]}"#.to_string(),
             )]),
             managed_policy_arns: BTreeSet::from([format!("arn:aws:{VIEW_ONLY_ACCESS}")]),

@@ -14,8 +14,8 @@ use tfplugin::{
 };
 
 use crate::aws::iam::{self, Problem};
-use crate::policy::{self, PolicyDocument, cur_retrieval_policy, cur_retrieval_policy_with_key};
-use crate::vantage::AwsProviderInfo;
+use crate::policy::presets::{data_message, preset_document, write_message};
+use crate::policy::{self, PolicyDocument, cur_retrieval_policy};
 use crate::{ProviderData, moves};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -37,31 +37,6 @@ pub struct RolePolicyModel {
     pub allow_write_actions: Option<bool>,
     pub allow_data_reads: Option<bool>,
     pub timeouts: Option<WriteTimeouts>,
-}
-
-/// A preset's document, from Vantage's provider info.
-pub(crate) fn preset_document(
-    info: &AwsProviderInfo,
-    preset: &str,
-    cur_bucket: Option<&str>,
-    kms_key_arn: Option<&str>,
-) -> Result<String, Diagnostic> {
-    let p = &info.policies;
-    let doc = match preset {
-        "root" => p.root.clone(),
-        "cloudwatch" => p.cloudwatch.clone(),
-        "resources" => p.resources.clone(),
-        "autopilot" => p.autopilot.clone(),
-        "cur_retrieval" => cur_bucket.map(|b| cur_retrieval_policy_with_key(b, kms_key_arn)),
-        _ => None,
-    };
-    doc.ok_or_else(|| {
-        Diagnostic::error(
-            "Preset not available",
-            format!("Vantage's provider info has no {preset:?} policy document. Use `policy` with the JSON instead."),
-        )
-        .at(AttrPath::new("preset"))
-    })
 }
 
 fn policy_name_check(v: &Value) -> Result<(), String> {
@@ -87,22 +62,6 @@ fn guard(doc: &PolicyDocument, cur_bucket: Option<&str>) -> Guarded {
         writes: policy::write_actions(doc),
         data_reads: policy::data_reads(doc, cur_bucket),
     }
-}
-
-pub(crate) fn write_message(findings: &[policy::Finding]) -> String {
-    format!(
-        "This policy would let Vantage change your account: {}. Vantage's integration is read-only by \
-         default; set `allow_write_actions = true` only if you mean to grant these (Autopilot needs them).",
-        policy::describe_findings(findings)
-    )
-}
-
-pub(crate) fn data_message(findings: &[policy::Finding]) -> String {
-    format!(
-        "This policy would let Vantage read data or credentials, not just metadata: {}. Set \
-         `allow_data_reads = true` only if you mean to grant these.",
-        policy::describe_findings(findings)
-    )
 }
 
 #[tfplugin::async_trait]
