@@ -478,3 +478,68 @@ fn the_organization_example_connects_the_management_account_and_its_members() {
     assert!(registered_accounts(&ds).is_empty());
     assert!(org.iam_in(&member).role(ROLE).is_none());
 }
+
+#[test]
+fn retained_stacks_keep_the_role_of_an_account_that_leaves() {
+    acceptance_tests::require_moto!(NOT_ON_LOCALSTACK);
+    let ds = Devstack::start(&[]);
+    let org = Org::create(&ds);
+    org.trusted_access(true);
+    let (members, parked) = (org.ou("members"), org.ou("parked"));
+    let stays = org.account("stays1", &members);
+    let leaves = org.account("leaves1", &members);
+    let ws = Workspace::on(&ds, "member-roles-retain");
+    ws.config(&format!(
+        r#"resource "vantage_aws_member_account_roles" "members" {{
+  organizational_unit_ids = ["{members}"]
+  auto_deployment {{
+    retain_stacks_on_account_removal = true
+  }}
+}}
+"#
+    ));
+    ws.apply().expect_ok();
+    ws.plan().expect_empty_plan();
+    org.move_account(&leaves, &members, &parked);
+    ws.plan().expect_changes();
+    ws.apply().expect_ok();
+    assert!(!registered_accounts(&ds).contains(&leaves), "deregistered");
+    assert!(registered_accounts(&ds).contains(&stays));
+    assert!(
+        org.iam_in(&leaves).role(ROLE).is_some(),
+        "the retained stack keeps the role"
+    );
+    ws.plan().expect_empty_plan();
+    ws.destroy().expect_ok();
+    assert!(org.iam_in(&stays).role(ROLE).is_none());
+}
+
+#[test]
+fn a_delegated_administrator_runs_it_with_call_as() {
+    acceptance_tests::require_moto!(NOT_ON_LOCALSTACK);
+    let ds = Devstack::start(&[]);
+    let org = Org::create(&ds);
+    org.trusted_access(true);
+    let (tools, members) = (org.ou("tools"), org.ou("members"));
+    let admin = org.account("tooling", &tools);
+    let member = org.account("member1", &members);
+    // Organizations' RegisterDelegatedAdministrator for StackSets, which moto refuses.
+    ds.admin_post(&format!("stacksets/delegated-admins/{admin}"), json!({}));
+    let ws = Workspace::on(&ds, "member-roles-delegated");
+    let body = |call_as: &str| {
+        format!(
+            "provider \"vantage\" {{\n  assume_role {{\n    role_arn = \"arn:aws:iam::{admin}:role/OrganizationAccountAccessRole\"\n  }}\n}}\n\
+             resource \"vantage_aws_member_account_roles\" \"members\" {{\n  organizational_unit_ids = [\"{members}\"]\n{call_as}}}\n"
+        )
+    };
+    ws.config(&body(""));
+    ws.plan()
+        .expect_error("StackSets must be run from the management account");
+    ws.config(&body("  call_as = \"DELEGATED_ADMIN\"\n"));
+    ws.apply().expect_ok();
+    assert!(org.iam_in(&member).role(ROLE).is_some());
+    assert!(registered_accounts(&ds).contains(&member));
+    ws.plan().expect_empty_plan();
+    ws.destroy().expect_ok();
+    assert!(org.iam_in(&member).role(ROLE).is_none());
+}

@@ -33,6 +33,10 @@ pub fn router() -> Router<App> {
             "/stacksets/failing-accounts/{account}",
             post(fail_account).delete(heal_account),
         )
+        .route(
+            "/stacksets/delegated-admins/{account}",
+            post(add_delegated_admin).delete(remove_delegated_admin),
+        )
         .fallback(not_found)
 }
 
@@ -186,5 +190,23 @@ async fn fail_account(
 /// `DELETE /_devstack/stacksets/failing-accounts/{account}`
 async fn heal_account(State(app): State<App>, Path(account): Path<String>) -> StatusCode {
     app.aws.stacksets.set_failing(&account, None);
+    StatusCode::NO_CONTENT
+}
+
+/// `POST /_devstack/stacksets/delegated-admins/{account}`: registers the member account as a
+/// delegated administrator for StackSets (Organizations' RegisterDelegatedAdministrator, which
+/// moto refuses for that service principal); `DELETE` deregisters it.
+async fn add_delegated_admin(State(app): State<App>, Path(account): Path<String>) -> Result<StatusCode, ApiError> {
+    if !crate::aws::upstream::is_account_id(&account) {
+        return Err(ApiError::bad_request(format!(
+            "{account:?} is not a 12-digit account id"
+        )));
+    }
+    app.aws.stacksets.set_delegated(&account, true);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_delegated_admin(State(app): State<App>, Path(account): Path<String>) -> StatusCode {
+    app.aws.stacksets.set_delegated(&account, false);
     StatusCode::NO_CONTENT
 }

@@ -134,12 +134,33 @@ pub struct StackSets {
     sets: Mutex<BTreeMap<(String, String), StackSet>>,
     /// Member account -> the reason its deployments fail.
     failing: Mutex<BTreeMap<String, String>>,
+    /// Delegated administrators for StackSets: moto's Organizations refuses to register one for
+    /// this service principal, so the admin API does it here.
+    delegated: Mutex<BTreeSet<String>>,
 }
 
 impl StackSets {
     pub fn clear(&self) {
         self.sets.lock().unwrap_or_else(PoisonError::into_inner).clear();
         self.failing.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.delegated.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
+    /// Registers (or removes) `account` as a delegated administrator for StackSets.
+    pub fn set_delegated(&self, account: &str, on: bool) {
+        let mut delegated = self.delegated.lock().unwrap_or_else(PoisonError::into_inner);
+        if on {
+            delegated.insert(account.to_owned());
+        } else {
+            delegated.remove(account);
+        }
+    }
+
+    fn is_delegated(&self, account: &str) -> bool {
+        self.delegated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(account)
     }
 
     /// From now on, deployments into `account` fail with `reason` (`None` heals it).
@@ -491,18 +512,21 @@ impl Caller<'_> {
             return Ok(Org { management });
         }
         if call_as == "DELEGATED_ADMIN" {
-            let delegated = upstream
+            // Organizations' own list where the upstream keeps one for this principal (moto
+            // refuses it as unrecognised), else the admin API's registrations.
+            let listed = upstream
                 .organizations(&management)
                 .list_delegated_administrators()
                 .service_principal(TRUSTED_SERVICE)
                 .send()
                 .await
-                .map_err(|e| upstream_error("ListDelegatedAdministrators", &describe(&e)))?;
-            if delegated
-                .delegated_administrators()
-                .iter()
-                .any(|d| d.id() == Some(self.account.as_str()))
-            {
+                .map(|out| {
+                    out.delegated_administrators()
+                        .iter()
+                        .any(|d| d.id() == Some(self.account.as_str()))
+                })
+                .unwrap_or(false);
+            if listed || self.app.aws.stacksets.is_delegated(&self.account) {
                 return Ok(Org { management });
             }
             return Err(validation(format!(

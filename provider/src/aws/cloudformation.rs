@@ -547,3 +547,159 @@ fn uuid_like() -> String {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!("vantage-{}", &hex)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::aws::test_endpoint::{Answer, serve};
+
+    fn xml(action: &str, result: &str) -> Answer {
+        Answer {
+            status: 200,
+            content_type: "text/xml",
+            headers: Vec::new(),
+            body: format!(
+                "<{action}Response xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><{action}Result>{result}\
+                 </{action}Result><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></{action}Response>"
+            ),
+        }
+    }
+
+    fn client(url: &str) -> Client {
+        use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig};
+        Client::from_conf(
+            aws_sdk_cloudformation::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .endpoint_url(url)
+                .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+                .retry_config(RetryConfig::disabled())
+                .build(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn another_operation_in_progress_is_waited_out_and_every_attempt_sends_one_operation_id() {
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = log.clone();
+        let url = serve(move |request| {
+            let body = request.rsplit("\r\n\r\n").next().unwrap_or_default().to_string();
+            let action = body
+                .split('&')
+                .find_map(|p| p.strip_prefix("Action="))
+                .unwrap_or_default()
+                .to_string();
+            let mut log = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            log.push(body.clone());
+            let starts = log.iter().filter(|b| b.contains("Action=CreateStackInstances")).count();
+            let describes = log
+                .iter()
+                .filter(|b| b.contains("Action=DescribeStackSetOperation"))
+                .count();
+            match action.as_str() {
+                "CreateStackInstances" if starts <= 2 => Answer {
+                    status: 409,
+                    content_type: "text/xml",
+                    headers: Vec::new(),
+                    body: "<ErrorResponse><Error><Type>Sender</Type><Code>OperationInProgressException</Code>\
+                           <Message>Another Operation on StackSet is in progress</Message></Error></ErrorResponse>"
+                        .to_string(),
+                },
+                "CreateStackInstances" => xml("CreateStackInstances", "<OperationId>x</OperationId>"),
+                "DescribeStackSetOperation" => {
+                    let status = if describes < 2 { "RUNNING" } else { "SUCCEEDED" };
+                    xml(
+                        "DescribeStackSetOperation",
+                        &format!("<StackSetOperation><Status>{status}</Status></StackSetOperation>"),
+                    )
+                }
+                _ => xml(
+                    "ListStackSetOperationResults",
+                    "<Summaries><member><Account>111111111111</Account><Region>us-east-1</Region>\
+                     <Status>FAILED</Status><StatusReason>suspended</StatusReason></member></Summaries>",
+                ),
+            }
+        })
+        .await;
+        let targets = Targets {
+            organizational_unit_ids: BTreeSet::from(["ou-ab12-abcd1234".to_string()]),
+            ..Targets::default()
+        };
+        let regions = BTreeSet::from(["us-east-1".to_string()]);
+        let outcome = run_operation(
+            &client(&url),
+            &CancellationToken::new(),
+            &call_as(false),
+            "set",
+            &Preferences::default(),
+            Start::Instances {
+                targets: &targets,
+                regions: &regions,
+            },
+            Duration::from_secs(600),
+        )
+        .await
+        .expect("the operation ends");
+        assert_eq!(outcome.status, "SUCCEEDED");
+        assert_eq!(outcome.failed_accounts().len(), 1);
+        assert_eq!(outcome.failed_accounts()[0].reason.as_deref(), Some("suspended"));
+        let log = log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ids: BTreeSet<&str> = log
+            .iter()
+            .filter(|b| b.contains("Action=CreateStackInstances"))
+            .filter_map(|b| b.split('&').find_map(|p| p.strip_prefix("OperationId=")))
+            .collect();
+        assert_eq!(ids.len(), 1, "three attempts, one operation id: {log:?}");
+    }
+
+    #[tokio::test]
+    async fn an_operation_that_never_ends_is_bounded_and_cancellable() {
+        let url = serve(|request| {
+            if request.contains("Action=DescribeStackSetOperation") {
+                xml(
+                    "DescribeStackSetOperation",
+                    "<StackSetOperation><Status>RUNNING</Status></StackSetOperation>",
+                )
+            } else {
+                xml("UpdateStackSet", "<OperationId>x</OperationId>")
+            }
+        })
+        .await;
+        let spec = StackSetSpec {
+            name: "set".into(),
+            template: "{}".into(),
+            description: None,
+            tags: BTreeMap::new(),
+            auto_deployment: true,
+            retain_stacks_on_account_removal: false,
+        };
+        let client = client(&url);
+        let start = || Start::UpdateStackSet { spec: &spec };
+        let timed_out = run_operation(
+            &client,
+            &CancellationToken::new(),
+            &call_as(false),
+            "set",
+            &Preferences::default(),
+            start(),
+            Duration::from_millis(1500),
+        )
+        .await;
+        assert!(matches!(timed_out, Err(CfnError::TimedOut(_))), "{timed_out:?}");
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let cancelled = run_operation(
+            &client,
+            &cancel,
+            &call_as(false),
+            "set",
+            &Preferences::default(),
+            start(),
+            Duration::from_secs(30),
+        )
+        .await;
+        assert!(matches!(cancelled, Err(CfnError::Cancelled)), "{cancelled:?}");
+    }
+}

@@ -11,3 +11,5 @@ pub mod exports;
 pub mod iam;
 pub mod organizations;
 pub mod s3;
+#[cfg(test)]
+mod test_endpoint;

@@ -111,44 +111,16 @@ pub async fn member_accounts(organizations: &Client, management: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A loopback endpoint answering every request with `status` and an awsJson error `code`.
     async fn endpoint(status: u16, code: &'static str) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                // Read the whole request (headers, then Content-Length bytes) before answering.
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = stream.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    request.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&request).to_lowercase();
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let length = text
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if request.len() >= end + 4 + length {
-                            break;
-                        }
-                    }
-                }
-                let body = format!(r#"{{"__type":"{code}","message":"answered {status}"}}"#);
-                let answer = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-errortype: {code}\r\n\
-                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(answer.as_bytes()).await;
-            }
-        });
-        url
+        crate::aws::test_endpoint::serve(move |_| crate::aws::test_endpoint::Answer {
+            status,
+            content_type: "application/x-amz-json-1.1",
+            headers: vec![("x-amzn-errortype", code.to_string())],
+            body: format!(r#"{{"__type":"{code}","message":"answered {status}"}}"#),
+        })
+        .await
     }
 
     fn client(url: &str) -> Client {
