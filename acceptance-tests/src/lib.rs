@@ -17,6 +17,7 @@
 pub mod aws;
 pub mod aws_billing;
 pub mod mirror;
+pub mod organization;
 pub mod peers;
 pub mod upstream;
 pub mod vantage_checks;

@@ -8,9 +8,9 @@
 
 use std::collections::BTreeSet;
 
-use acceptance_tests::aws::{Aws, assumed_config};
+use acceptance_tests::aws::Aws;
+use acceptance_tests::organization::Org;
 use acceptance_tests::{Devstack, Workspace, workspace_root};
-use aws_sdk_organizations::Client as Organizations;
 use serde_json::json;
 
 const NOT_ON_LOCALSTACK: &str = "LocalStack community does not serve Organizations (CreateOrganization, CreateAccount)";
@@ -20,131 +20,6 @@ const MODULE_NAMES: [&str; 3] = [
     "VantageCloudWatchMetricsReadOnly",
     "VantageAdditionalResourceReadOnly",
 ];
-
-/// An organisation on the devstack's moto, managed by the default account.
-struct Org {
-    rt: tokio::runtime::Runtime,
-    organizations: Organizations,
-    endpoint: String,
-    root: String,
-}
-
-impl Org {
-    fn create(ds: &Devstack) -> Org {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let config = rt.block_on(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new(acceptance_tests::aws::REGION))
-                .credentials_provider(aws_sdk_organizations::config::Credentials::new(
-                    acceptance_tests::aws::ACCESS_KEY,
-                    acceptance_tests::aws::SECRET_KEY,
-                    None,
-                    None,
-                    "tests",
-                ))
-                .endpoint_url(&ds.info.aws_url)
-                .load(),
-        );
-        let organizations = Organizations::new(&config);
-        rt.block_on(organizations.create_organization().send())
-            .expect("CreateOrganization");
-        let roots = rt.block_on(organizations.list_roots().send()).expect("ListRoots");
-        let root = roots.roots()[0].id().expect("root id").to_string();
-        Org {
-            rt,
-            organizations,
-            endpoint: ds.info.aws_url.clone(),
-            root,
-        }
-    }
-
-    fn ou(&self, name: &str) -> String {
-        let out = self
-            .rt
-            .block_on(
-                self.organizations
-                    .create_organizational_unit()
-                    .parent_id(&self.root)
-                    .name(name)
-                    .send(),
-            )
-            .expect("CreateOrganizationalUnit");
-        out.organizational_unit()
-            .and_then(|o| o.id())
-            .expect("OU id")
-            .to_string()
-    }
-
-    /// A new member account, moved into `ou`.
-    fn account(&self, name: &str, ou: &str) -> String {
-        let out = self
-            .rt
-            .block_on(
-                self.organizations
-                    .create_account()
-                    .account_name(name)
-                    .email(format!("{name}@example.com"))
-                    .send(),
-            )
-            .expect("CreateAccount");
-        let id = out
-            .create_account_status()
-            .and_then(|s| s.account_id())
-            .expect("account id")
-            .to_string();
-        self.move_account(&id, &self.root.clone(), ou);
-        id
-    }
-
-    fn move_account(&self, account: &str, from: &str, to: &str) {
-        self.rt
-            .block_on(
-                self.organizations
-                    .move_account()
-                    .account_id(account)
-                    .source_parent_id(from)
-                    .destination_parent_id(to)
-                    .send(),
-            )
-            .expect("MoveAccount");
-    }
-
-    fn trusted_access(&self, on: bool) {
-        const SERVICE: &str = "member.org.stacksets.cloudformation.amazonaws.com";
-        let result = if on {
-            self.rt
-                .block_on(
-                    self.organizations
-                        .enable_aws_service_access()
-                        .service_principal(SERVICE)
-                        .send(),
-                )
-                .map(drop)
-                .map_err(|e| format!("{e:?}"))
-        } else {
-            self.rt
-                .block_on(
-                    self.organizations
-                        .disable_aws_service_access()
-                        .service_principal(SERVICE)
-                        .send(),
-                )
-                .map(drop)
-                .map_err(|e| format!("{e:?}"))
-        };
-        result.expect("changing trusted access");
-    }
-
-    /// IAM checks inside a member account.
-    fn iam_in(&self, account: &str) -> Aws {
-        let config = self.rt.block_on(assumed_config(&self.endpoint, account));
-        Aws::from_config(&config)
-    }
-}
 
 /// Accounts Vantage has an AWS integration for.
 fn registered_accounts(ds: &Devstack) -> BTreeSet<String> {

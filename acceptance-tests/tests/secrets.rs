@@ -1,10 +1,12 @@
 //! Secrets stay out of logs and output, and hostile provider inputs are
 //! refused at plan time: the external id through import, apply and destroy
 //! at `TF_LOG=trace`, plain-http Vantage hosts, huge timeouts, unknown write
-//! actions in a read-only policy, malformed provider settings.
+//! actions in a read-only policy, malformed provider settings; the external id inside a
+//! StackSet template (CloudFormation's form-encoded bodies) at `TF_LOG=trace`.
 
 use acceptance_tests::aws::Aws;
-use acceptance_tests::{Run, Workspace};
+use acceptance_tests::organization::Org;
+use acceptance_tests::{Devstack, Run, Workspace};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 
@@ -202,6 +204,68 @@ fn the_external_id_stays_out_of_trace_logs_through_import_apply_and_destroy() {
         assert!(log.contains("***"), "the {what} trace log shows redactions");
         assert_no_secret(&format!("{what} trace log"), log);
     }
+}
+
+#[test]
+fn the_external_id_in_a_stackset_template_stays_out_of_trace_logs() {
+    acceptance_tests::require_moto!(
+        "LocalStack community does not serve Organizations (CreateOrganization, CreateAccount)"
+    );
+    let ds = Devstack::start(&[]);
+    let org = Org::create(&ds);
+    org.trusted_access(true);
+    let ou = org.ou("members");
+    let member = org.account("member1", &ou);
+    let mut ws = Workspace::on(&ds, "sec-stackset");
+    ws.env("TF_LOG", "trace");
+    ws.config(&format!(
+        r#"resource "vantage_aws_member_account_roles" "members" {{
+  organizational_unit_ids = ["{ou}"]
+  external_id             = "{EXTERNAL_ID}"
+  # Vantage would refuse a role trusting another external id than its own.
+  register_with_vantage   = false
+}}
+"#
+    ));
+    let mut logs = Vec::new();
+    for (step, args) in [
+        ("apply", vec!["apply", "-auto-approve", "-no-color"]),
+        ("plan", vec!["plan", "-no-color"]),
+        ("destroy", vec!["destroy", "-auto-approve", "-no-color"]),
+    ] {
+        let log = ws.path().join(format!("trace-{step}.log"));
+        ws.env("TF_LOG_PATH", &log.display().to_string());
+        let run = ws.run(&args);
+        run.expect_ok();
+        check_run(step, &run);
+        logs.push((step, std::fs::read_to_string(&log).unwrap_or_default()));
+        if step == "apply" {
+            let role = org
+                .iam_in(&member)
+                .role("vantage_cross_account_connection")
+                .expect("member role");
+            assert_eq!(
+                role.trust_policy["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"], EXTERNAL_ID,
+                "the member's role requires the configured external id"
+            );
+        }
+    }
+    for (what, log) in &logs {
+        assert!(
+            log.contains("StackSet"),
+            "the {what} trace log shows the CloudFormation calls"
+        );
+        assert_no_secret(&format!("{what} trace log"), log);
+    }
+    assert!(
+        logs[0].1.contains("CreateStackSet"),
+        "the apply's trace holds the template's call"
+    );
+    // The SDK traces response bodies: DescribeStackSet's carries the template, redacted.
+    assert!(
+        logs[1].1.contains("<TemplateBody>"),
+        "the plan's trace holds DescribeStackSet's answer"
+    );
 }
 
 #[test]
