@@ -20,6 +20,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::Connected;
 
+/// Largest gRPC message decoded or sent: terraform-plugin-go's limit, which Terraform's client
+/// matches. Bounds what one hostile message can make the provider allocate.
+pub const MAX_MESSAGE_SIZE: usize = 256 << 20;
+
 use crate::proto::plugin::grpc_broker_server::GrpcBrokerServer;
 use crate::proto::plugin::grpc_controller_server::GrpcControllerServer;
 use crate::proto::plugin::grpc_stdio_server::GrpcStdioServer;
@@ -309,8 +313,8 @@ pub async fn serve<P: Provider>(provider: P, options: ServeOptions) -> Result<()
         .await;
 
     let provider_service = ProviderServer::new(ProviderService::new(provider))
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX);
+        .max_decoding_message_size(MAX_MESSAGE_SIZE)
+        .max_encoding_message_size(MAX_MESSAGE_SIZE);
     let router = tonic::transport::Server::builder()
         .add_service(provider_service)
         .add_service(GrpcControllerServer::new(go_plugin::Controller {

@@ -299,16 +299,79 @@ impl Value {
         }
     }
 
-    /// Removes duplicates from set values (recursively), keeping first occurrences.
+    /// Removes duplicates from set values (recursively), keeping first occurrences. Hashes
+    /// each element's canonical form: comparing every pair would make a set of n elements
+    /// cost n^2 comparisons, which a hostile plan could make large.
     pub(crate) fn dedup_set(items: Vec<Value>) -> Vec<Value> {
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
         let mut out: Vec<Value> = Vec::with_capacity(items.len());
         for item in items {
             // Unknown elements are never equal to each other: keep them all.
-            if item.is_unknown() || !out.contains(&item) {
+            if item.is_unknown() || seen.insert(item.canonical()) {
                 out.push(item);
             }
         }
         out
+    }
+
+    /// Bytes that are equal exactly when the values are (`PartialEq`): numbers by value, sets
+    /// whatever their order, maps and objects by key.
+    fn canonical(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_canonical(&mut out);
+        out
+    }
+
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+            out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            out.extend_from_slice(b);
+        }
+        match self {
+            Value::Null => out.push(0),
+            Value::Unknown => out.push(1),
+            Value::Bool(b) => out.extend_from_slice(&[2, u8::from(*b)]),
+            Value::Number(n) => {
+                out.push(3);
+                let (digits, exponent) = n.as_decimal().normalized().as_bigint_and_exponent();
+                bytes(out, &digits.to_signed_bytes_le());
+                out.extend_from_slice(&exponent.to_le_bytes());
+            }
+            Value::String(s) => {
+                out.push(4);
+                bytes(out, s.as_bytes());
+            }
+            Value::List(items) | Value::Tuple(items) => {
+                out.push(if matches!(self, Value::List(_)) { 5 } else { 6 });
+                out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+                for item in items {
+                    item.write_canonical(out);
+                }
+            }
+            Value::Set(items) => {
+                out.push(7);
+                let mut keys: Vec<Vec<u8>> = items.iter().map(Value::canonical).collect();
+                keys.sort_unstable();
+                keys.dedup();
+                out.extend_from_slice(&(keys.len() as u64).to_le_bytes());
+                for key in keys {
+                    bytes(out, &key);
+                }
+            }
+            Value::Map(entries) | Value::Object(entries) => {
+                out.push(if matches!(self, Value::Map(_)) { 8 } else { 9 });
+                out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+                for (k, v) in entries {
+                    bytes(out, k.as_bytes());
+                    v.write_canonical(out);
+                }
+            }
+            Value::Dynamic(d) => {
+                out.push(10);
+                bytes(out, &d.0.to_json_bytes());
+                d.1.write_canonical(out);
+            }
+        }
     }
 }
 
@@ -322,9 +385,11 @@ impl PartialEq for Value {
             (Value::Number(a), Value::Number(b)) => a == b,
             (Value::String(a), Value::String(b)) => a == b,
             (Value::List(a), Value::List(b)) | (Value::Tuple(a), Value::Tuple(b)) => a == b,
-            (Value::Set(a), Value::Set(b)) => {
+            (Value::Set(a), Value::Set(b)) if a.len() <= 8 && b.len() <= 8 => {
                 a.len() == b.len() && a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
             }
+            // Larger sets by their canonical form: n log n, not n^2.
+            (Value::Set(_), Value::Set(_)) => self.canonical() == other.canonical(),
             (Value::Map(a), Value::Map(b)) | (Value::Object(a), Value::Object(b)) => a == b,
             (Value::Dynamic(a), Value::Dynamic(b)) => a.0 == b.0 && a.1 == b.1,
             _ => false,

@@ -21,7 +21,11 @@ pub fn encode_msgpack(value: &Value, ty: &Type) -> Result<Vec<u8>, CodecError> {
 }
 
 pub fn decode_msgpack(bytes: &[u8], ty: &Type) -> Result<Value, CodecError> {
-    let mut reader = Reader { buf: bytes, pos: 0 };
+    let mut reader = Reader {
+        buf: bytes,
+        pos: 0,
+        depth: 0,
+    };
     let value = decode(&mut reader, ty, &AttrPath::root())?;
     if reader.pos != bytes.len() {
         return Err(CodecError::new("trailing bytes after msgpack value"));
@@ -174,7 +178,13 @@ fn len_u32(len: usize, path: &AttrPath) -> Result<u32, CodecError> {
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Values being decoded around the current one.
+    depth: usize,
 }
+
+/// Deepest nesting decoded. Schemas nest a few levels; dynamic values name their own type, so
+/// without a bound a hostile message could nest until the stack overflows.
+const MAX_DEPTH: usize = 128;
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
@@ -389,6 +399,19 @@ fn is_ext(m: Marker) -> bool {
 }
 
 fn decode(r: &mut Reader<'_>, ty: &Type, path: &AttrPath) -> Result<Value, CodecError> {
+    if r.depth >= MAX_DEPTH {
+        return Err(CodecError::at(
+            format!("values nested deeper than {MAX_DEPTH} levels"),
+            path,
+        ));
+    }
+    r.depth += 1;
+    let value = decode_nested(r, ty, path);
+    r.depth -= 1;
+    value
+}
+
+fn decode_nested(r: &mut Reader<'_>, ty: &Type, path: &AttrPath) -> Result<Value, CodecError> {
     let m = r.peek()?;
     if is_ext(m) {
         // Every extension is an unknown (plain or refined); refinements are dropped.

@@ -240,4 +240,50 @@ proptest! {
     fn decoding_garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..64), ty in arb_type()) {
         let _ = decode_msgpack(&bytes, &ty);
     }
+
+    #[test]
+    fn large_sets_compare_as_small_ones_do(
+        (ty, items) in concrete_type().prop_flat_map(|t| {
+            let tt = t.clone();
+            prop::collection::vec(arb_value(t, false), 0..24).prop_map(move |v| (tt.clone(), v))
+        }),
+        shift in 0usize..24,
+    ) {
+        // The same elements in another order, duplicates dropped: equal whatever the size.
+        let set = Value::Set(Value::dedup_set(items.clone()));
+        let mut rotated = items.clone();
+        let by = shift.min(rotated.len());
+        rotated.rotate_left(by);
+        let other = Value::Set(Value::dedup_set(rotated));
+        prop_assert_eq!(&set, &other);
+        // Dedup by hash agrees with pairwise equality.
+        let mut pairwise: Vec<Value> = Vec::new();
+        for item in items {
+            if !pairwise.contains(&item) {
+                pairwise.push(item);
+            }
+        }
+        prop_assert_eq!(set.elements().map(<[Value]>::len), Some(pairwise.len()), "type {:?}", ty);
+    }
+}
+
+#[test]
+fn values_nested_past_the_bound_are_refused_not_a_stack_overflow() {
+    // A dynamic value whose value is again a dynamic value, 100,000 times over.
+    let mut bytes = Vec::new();
+    for _ in 0..100_000 {
+        bytes.extend_from_slice(&[0x92, 0xa9]);
+        bytes.extend_from_slice(b"\"dynamic\"");
+    }
+    bytes.push(0xc0);
+    let decoded = decode_msgpack(&bytes, &Type::Dynamic);
+    assert!(decoded.is_err_and(|e| e.message.contains("nested deeper")));
+}
+
+#[test]
+fn a_set_of_many_distinct_elements_dedups() {
+    let items: Vec<Value> = (0..50_000)
+        .map(|i| Value::String(format!("item-{}", i % 40_000)))
+        .collect();
+    assert_eq!(Value::dedup_set(items).len(), 40_000);
 }
