@@ -418,3 +418,59 @@ fn a_delegated_administrator_runs_it_with_call_as() {
     ws.destroy().expect_ok();
     assert!(org.iam_in(&member).role(ROLE).is_none());
 }
+
+#[test]
+fn ctrl_c_while_instances_deploy_keeps_the_stackset_in_state() {
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    acceptance_tests::require_moto!(NOT_ON_LOCALSTACK);
+    let ds = Devstack::start(&[]);
+    let org = Org::create(&ds);
+    org.trusted_access(true);
+    let ou = org.ou("members");
+    let member = org.account("member1", &ou);
+    let ws = Workspace::on(&ds, "member-roles-ctrl-c");
+    ws.config(&config(&[&ou]));
+    // CreateStackSet goes through; CreateStackInstances stalls until the user gives up.
+    ds.admin_post(
+        "faults",
+        json!({"service": "aws", "match": "cloudformation:CreateStackInstances", "count": 1, "delay_ms": 600000}),
+    );
+    let child = ws
+        .command(&["apply", "-auto-approve", "-no-color"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("terraform apply");
+    let reached = acceptance_tests::wait_until(Duration::from_secs(90), || {
+        ds.request_count("aws", "cloudformation:CreateStackInstances") > 0
+    });
+    assert!(reached, "the provider reached CreateStackInstances");
+    let stopped = acceptance_tests::interrupt(child, Duration::from_secs(60));
+    assert!(
+        stopped.finished,
+        "terraform did not stop after Ctrl-C:\n{}",
+        stopped.text
+    );
+    assert!(
+        stopped.elapsed < Duration::from_secs(15),
+        "{:?}\n{}",
+        stopped.elapsed,
+        stopped.text
+    );
+    let listed = ws.run(&["state", "list"]);
+    assert!(
+        listed.stdout.contains("vantage_aws_member_account_roles.members"),
+        "the StackSet made before the Ctrl-C is in state:\n{}\n{}",
+        listed.stdout,
+        stopped.text
+    );
+    acceptance_tests::vantage_checks::clear_faults(&ds);
+    // The next apply finishes the job without an import (the tainted StackSet is replaced).
+    ws.apply().expect_ok();
+    assert!(org.iam_in(&member).role(ROLE).is_some());
+    assert!(registered_accounts(&ds).contains(&member));
+    ws.plan().expect_empty_plan();
+    ws.destroy().expect_ok();
+}
