@@ -168,6 +168,25 @@ fn members_of_the_targeted_ous_get_the_role_and_follow_the_organisation() {
     assert_member_role(&org, &r1, &external_id);
     ws.plan().expect_empty_plan();
 
+    // A registration deleted on Vantage's side: registered again.
+    let id = ws.outputs()["accounts"][&s1]["integration_id"]
+        .as_i64()
+        .expect("integration id");
+    let (status, _) =
+        acceptance_tests::vantage_checks::vantage_call(&ds, "DELETE", &format!("/v1/integrations/aws/{id}"), None);
+    assert_eq!(status, 204);
+    let plan = ws.plan();
+    plan.expect_changes();
+    assert!(
+        plan.normalized_output()
+            .contains(&format!("{s1} is not registered with Vantage")),
+        "{}",
+        plan.stdout
+    );
+    ws.apply().expect_ok();
+    assert!(registered_accounts(&ds).contains(&s1));
+    ws.plan().expect_empty_plan();
+
     // Vantage publishes a new `root` document: rolled out to every member.
     let new_root = json!({"Version": "2012-10-17", "Statement": [
         {"Sid": "VantageRootV2", "Effect": "Allow", "Action": ["ce:Describe*", "ce:Get*", "tag:GetResources"], "Resource": "*"}
