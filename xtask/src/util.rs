@@ -37,7 +37,7 @@ pub fn cargo() -> Command {
     cmd
 }
 
-fn is_package_scoped_cargo_var(name: &str) -> bool {
+pub fn is_package_scoped_cargo_var(name: &str) -> bool {
     name.starts_with("CARGO_PKG_")
         || name.starts_with("CARGO_MANIFEST_")
         || name.starts_with("CARGO_BIN_")
