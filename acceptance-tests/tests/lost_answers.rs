@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use acceptance_tests::aws::Aws;
+use acceptance_tests::aws_billing::{Billing, reference_policy};
 use acceptance_tests::vantage_checks::clear_faults;
 use acceptance_tests::{Devstack, Workspace, interrupt, wait_until};
 use serde_json::{Value, json};
@@ -149,4 +150,238 @@ fn a_failed_role_update_keeps_what_iam_applied() {
     assert_eq!(kept["values"]["description"], "changed", "{kept}");
     converges(&ws);
     ws.destroy().expect_ok();
+}
+
+fn role_policy_config(role: &str) -> String {
+    format!(
+        r#"resource "vantage_aws_cross_account_role" "this" {{
+  name = "{role}"
+}}
+
+resource "vantage_aws_role_policy" "root" {{
+  role   = vantage_aws_cross_account_role.this.name
+  name   = "root"
+  preset = "root"
+}}
+"#
+    )
+}
+
+#[test]
+fn a_role_policy_put_while_ctrl_c_is_pressed_stays_in_state() {
+    let ds = Devstack::start(&[]);
+    let aws = Aws::new(&ds.info.aws_url);
+    let role = "acc-lost-policy-ctrl-c";
+    let ws = Workspace::on(&ds, role);
+    ws.config(&role_policy_config(role));
+    interrupt_while_the_answer_is_held(
+        &ds,
+        &ws,
+        "aws",
+        "iam:PutRolePolicy",
+        "vantage_aws_role_policy.root",
+        || aws.role_policy(role, "root").is_some(),
+    );
+    converges(&ws);
+    assert!(aws.role_policy(role, "root").is_some());
+    ws.destroy().expect_ok();
+    assert!(aws.role(role).is_none());
+}
+
+#[test]
+fn a_role_policy_whose_put_answer_was_lost_is_put_again() {
+    let ds = Devstack::start(&[]);
+    let aws = Aws::new(&ds.info.aws_url);
+    let role = "acc-lost-policy-retry";
+    let ws = Workspace::on(&ds, role);
+    ws.config(&role_policy_config(role));
+    lose_the_answer_once(&ds, "aws", "iam:PutRolePolicy");
+    ws.apply().expect_ok();
+    assert_eq!(ds.request_count("aws", "iam:PutRolePolicy"), 2, "the SDK retried once");
+    ws.run(&["plan", "-refresh=false", "-detailed-exitcode", "-no-color"])
+        .expect_empty_plan();
+    ws.plan().expect_empty_plan();
+    assert!(aws.role_policy(role, "root").is_some());
+    ws.destroy().expect_ok();
+}
+
+fn bucket_config(bucket: &str, region: &str) -> String {
+    format!(
+        "resource \"vantage_aws_cur_bucket\" \"this\" {{\n  bucket        = \"{bucket}\"\n  region        = \"{region}\"\n  force_destroy = true\n}}\n"
+    )
+}
+
+fn billing(ds: &Devstack) -> Billing {
+    Billing::for_account(ds, acceptance_tests::aws::account_id())
+}
+
+#[test]
+fn a_bucket_created_while_ctrl_c_is_pressed_stays_in_state() {
+    let ds = Devstack::start(&[]);
+    let aws = billing(&ds);
+    let bucket = "acc-lost-bucket-ctrl-c";
+    let ws = Workspace::on(&ds, bucket);
+    ws.config(&bucket_config(bucket, "us-east-1"));
+    interrupt_while_the_answer_is_held(
+        &ds,
+        &ws,
+        "aws",
+        "s3:CreateBucket",
+        "vantage_aws_cur_bucket.this",
+        || aws.bucket_created(bucket).is_some(),
+    );
+    converges(&ws);
+    let facts = aws.bucket(bucket).expect("the bucket exists");
+    assert!(facts.policy.is_some(), "the second apply finished the bucket");
+    ws.destroy().expect_ok();
+    assert!(aws.bucket(bucket).is_none());
+}
+
+#[test]
+fn a_bucket_policy_put_while_ctrl_c_is_pressed_keeps_the_bucket_in_state() {
+    let ds = Devstack::start(&[]);
+    let aws = billing(&ds);
+    let bucket = "acc-lost-bucket-policy-ctrl-c";
+    let ws = Workspace::on(&ds, bucket);
+    ws.config(&bucket_config(bucket, "us-east-1"));
+    interrupt_while_the_answer_is_held(
+        &ds,
+        &ws,
+        "aws",
+        "s3:PutBucketPolicy",
+        "vantage_aws_cur_bucket.this",
+        || aws.bucket(bucket).is_some_and(|b| b.policy.is_some()),
+    );
+    converges(&ws);
+    ws.destroy().expect_ok();
+    assert!(aws.bucket(bucket).is_none());
+}
+
+/// Outside us-east-1 S3 answers a repeated CreateBucket with `BucketAlreadyOwnedByYou`.
+#[test]
+fn a_bucket_whose_create_answer_was_lost_is_adopted() {
+    let ds = Devstack::start(&[]);
+    let aws = billing(&ds);
+    let bucket = "acc-lost-bucket-retry";
+    let ws = Workspace::on(&ds, bucket);
+    ws.config(&bucket_config(bucket, "eu-west-1"));
+    lose_the_answer_once(&ds, "aws", "s3:CreateBucket");
+    ws.apply().expect_ok();
+    assert_eq!(ds.request_count("aws", "s3:CreateBucket"), 2, "the SDK retried once");
+    ws.run(&["plan", "-refresh=false", "-detailed-exitcode", "-no-color"])
+        .expect_empty_plan();
+    ws.plan().expect_empty_plan();
+    assert!(aws.bucket(bucket).is_some());
+    ws.destroy().expect_ok();
+}
+
+/// A bucket with the reference policy, made here, and a report on it.
+fn report_case(ds: &Devstack, name: &str) -> (Billing, Workspace) {
+    let aws = billing(ds);
+    aws.create_bucket(name);
+    aws.put_bucket_policy(
+        name,
+        &reference_policy(acceptance_tests::aws::account_id(), name, None, true).to_string(),
+    );
+    let ws = Workspace::on(ds, name);
+    ws.config(&report_config(name, ""));
+    (aws, ws)
+}
+
+fn report_config(bucket: &str, extra: &str) -> String {
+    format!(
+        "resource \"vantage_aws_cur_report\" \"this\" {{\n  name          = \"{bucket}\"\n  bucket        = \"{bucket}\"\n  bucket_region = \"us-east-1\"\n{extra}}}\n"
+    )
+}
+
+#[test]
+fn a_report_put_while_ctrl_c_is_pressed_stays_in_state() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-lost-report-ctrl-c";
+    let (aws, ws) = report_case(&ds, name);
+    interrupt_while_the_answer_is_held(
+        &ds,
+        &ws,
+        "aws",
+        "cur:PutReportDefinition",
+        "vantage_aws_cur_report.this",
+        || aws.report(name).is_some(),
+    );
+    converges(&ws);
+    assert!(aws.report(name).is_some());
+    ws.destroy().expect_ok();
+    assert!(aws.report(name).is_none());
+    aws.block_on(aws.s3.delete_bucket().bucket(name).send())
+        .expect("DeleteBucket");
+}
+
+#[test]
+fn a_report_whose_put_answer_was_lost_is_adopted() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-lost-report-retry";
+    let (aws, ws) = report_case(&ds, name);
+    lose_the_answer_once(&ds, "aws", "cur:PutReportDefinition");
+    ws.apply().expect_ok();
+    assert_eq!(
+        ds.request_count("aws", "cur:PutReportDefinition"),
+        2,
+        "the SDK retried once"
+    );
+    ws.run(&["plan", "-refresh=false", "-detailed-exitcode", "-no-color"])
+        .expect_empty_plan();
+    ws.plan().expect_empty_plan();
+    assert_eq!(aws.reports().iter().filter(|r| r.report_name() == name).count(), 1);
+    ws.destroy().expect_ok();
+    aws.block_on(aws.s3.delete_bucket().bucket(name).send())
+        .expect("DeleteBucket");
+}
+
+/// The account for the report's ARN is asked after the report exists.
+#[test]
+fn a_report_put_before_sts_failed_stays_in_state() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-lost-report-sts";
+    let (aws, ws) = report_case(&ds, name);
+    ds.admin_post(
+        "faults",
+        json!({"service": "aws", "match": "sts:GetCallerIdentity", "status": 403, "count": 5,
+            "body": "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>denied</Message></Error></ErrorResponse>"}),
+    );
+    ws.apply().expect_error("Could not determine the AWS account");
+    clear_faults(&ds);
+    assert!(aws.report(name).is_some());
+    let kept = resource(&ws, "vantage_aws_cur_report.this").expect("in state");
+    assert_eq!(kept["values"]["id"], name, "{kept}");
+    converges(&ws);
+    ws.destroy().expect_ok();
+    aws.block_on(aws.s3.delete_bucket().bucket(name).send())
+        .expect("DeleteBucket");
+}
+
+/// ModifyReportDefinition took effect, then tagging failed: the state has the new definition.
+#[test]
+fn a_report_update_whose_tagging_failed_keeps_the_new_definition() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-lost-report-tags";
+    let (aws, ws) = report_case(&ds, name);
+    ws.apply().expect_ok();
+    ws.config(&report_config(
+        name,
+        "  prefix = \"moved\"\n  tags = { team = \"finops\" }\n",
+    ));
+    ds.admin_post(
+        "faults",
+        json!({"service": "aws", "match": "cur:TagResource", "status": 400,
+            "body": {"__type": "ValidationException", "Message": "tagging refused"}}),
+    );
+    ws.apply().expect_error("tagging refused");
+    clear_faults(&ds);
+    assert_eq!(aws.report(name).expect("report").s3_prefix(), "moved");
+    let kept = resource(&ws, "vantage_aws_cur_report.this").expect("in state");
+    assert_eq!(kept["values"]["prefix"], "moved", "{kept}");
+    converges(&ws);
+    assert_eq!(aws.report_tags(name).get("team").map(String::as_str), Some("finops"));
+    ws.destroy().expect_ok();
+    aws.block_on(aws.s3.delete_bucket().bucket(name).send())
+        .expect("DeleteBucket");
 }

@@ -1,6 +1,12 @@
 //! Turning AWS SDK errors into messages a user can act on.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
+
+use aws_sdk_iam::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_iam::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_iam::error::BoxError;
 
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
@@ -58,6 +64,35 @@ pub fn created_since(created: &str, call_started: SystemTime) -> bool {
         return false;
     };
     created + CLOCK_SKEW >= call_started
+}
+
+/// Counts the SDK's attempts of one call (`.customize().interceptor(attempts.clone())`), so an
+/// "already exists" answer can be known to come from the SDK's retry of a create whose earlier
+/// attempt may have acted, for services that give no creation time to compare.
+#[derive(Debug, Clone, Default)]
+pub struct Attempts(Arc<AtomicU32>);
+
+impl Attempts {
+    /// Whether the SDK sent the call more than once.
+    pub fn retried(&self) -> bool {
+        self.0.load(Ordering::Relaxed) > 1
+    }
+}
+
+impl Intercept for Attempts {
+    fn name(&self) -> &'static str {
+        "Attempts"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
