@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use acceptance_tests::aws::Aws;
 use acceptance_tests::aws_billing::{Billing, reference_policy};
-use acceptance_tests::vantage_checks::clear_faults;
+use acceptance_tests::vantage_checks::{all_integrations, clear_faults};
 use acceptance_tests::{Devstack, Workspace, interrupt, wait_until};
 use serde_json::{Value, json};
 
@@ -384,4 +384,80 @@ fn a_report_update_whose_tagging_failed_keeps_the_new_definition() {
     ws.destroy().expect_ok();
     aws.block_on(aws.s3.delete_bucket().bucket(name).send())
         .expect("DeleteBucket");
+}
+
+fn integration_config(name: &str) -> String {
+    format!(
+        r#"resource "vantage_aws_cross_account_role" "this" {{
+  name = "{name}"
+}}
+
+resource "vantage_aws_integration" "this" {{
+  cross_account_role_arn = vantage_aws_cross_account_role.this.arn
+}}
+"#
+    )
+}
+
+/// The registration's integrations on `ds`: exactly one after every case below.
+fn registrations(ds: &Devstack) -> usize {
+    all_integrations(ds).len()
+}
+
+#[test]
+fn a_registration_made_while_ctrl_c_is_pressed_stays_in_state() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-lost-int-ctrl-c";
+    let ws = Workspace::on(&ds, name);
+    ws.config(&integration_config(name));
+    interrupt_while_the_answer_is_held(
+        &ds,
+        &ws,
+        "vantage",
+        "POST /v1/integrations/aws",
+        "vantage_aws_integration.this",
+        || registrations(&ds) == 1,
+    );
+    converges(&ws);
+    assert_eq!(registrations(&ds), 1, "{:?}", all_integrations(&ds));
+    ws.destroy().expect_ok();
+    assert_eq!(registrations(&ds), 0);
+}
+
+#[test]
+fn a_registration_whose_answer_was_lost_is_adopted() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-lost-int-retry";
+    let ws = Workspace::on(&ds, name);
+    ws.config(&integration_config(name));
+    lose_the_answer_once(&ds, "vantage", "POST /v1/integrations/aws");
+    ws.apply().expect_ok();
+    assert_eq!(ds.request_count("vantage", "POST /v1/integrations/aws"), 2);
+    ws.run(&["plan", "-refresh=false", "-detailed-exitcode", "-no-color"])
+        .expect_empty_plan();
+    ws.plan().expect_empty_plan();
+    assert_eq!(registrations(&ds), 1);
+    ws.destroy().expect_ok();
+}
+
+/// A 201 whose body does not decode: Vantage registered the role, and the state holds it.
+#[test]
+fn a_registration_answered_with_an_undecodable_body_stays_in_state() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-lost-int-garbled";
+    let ws = Workspace::on(&ds, name);
+    ws.config(&integration_config(name));
+    ds.admin_post(
+        "faults",
+        json!({"service": "vantage", "match": "POST /v1/integrations/aws", "after": true,
+            "status": 201, "body": "<html>created</html>"}),
+    );
+    ws.apply().expect_error("vantage_aws_integration");
+    assert_eq!(registrations(&ds), 1);
+    let kept = resource(&ws, "vantage_aws_integration.this").expect("in state");
+    assert!(kept["values"]["id"].is_string(), "{kept}");
+    converges(&ws);
+    assert_eq!(registrations(&ds), 1);
+    ws.destroy().expect_ok();
+    assert_eq!(registrations(&ds), 0);
 }
