@@ -63,12 +63,18 @@ fn interrupt_while_the_answer_is_held(
 }
 
 /// Arms an "after" dropped connection on `operation`: the call is done, its answer lost, and
-/// the client's retry meets the object the first attempt made.
-fn lose_the_answer_once(ds: &Devstack, service: &str, operation: &str) {
+/// the client's retry meets the object the first attempt made. The apply must succeed with that
+/// one retry and leave nothing to do, even unrefreshed.
+fn apply_losing_the_answer_once(ds: &Devstack, ws: &Workspace, service: &str, operation: &str) {
     ds.admin_post(
         "faults",
         json!({"service": service, "match": operation, "after": true, "drop_connection": true}),
     );
+    ws.apply().expect_ok();
+    assert_eq!(ds.request_count(service, operation), 2, "{operation} was retried once");
+    ws.run(&["plan", "-refresh=false", "-detailed-exitcode", "-no-color"])
+        .expect_empty_plan();
+    ws.plan().expect_empty_plan();
 }
 
 /// A second apply converges without an import and leaves nothing to do, even unrefreshed.
@@ -117,14 +123,32 @@ fn a_role_whose_create_answer_was_lost_is_adopted() {
     let name = "acc-lost-role-retry";
     let ws = Workspace::on(&ds, name);
     ws.config(&role_config(name));
-    lose_the_answer_once(&ds, "aws", "iam:CreateRole");
-    ws.apply().expect_ok();
-    assert_eq!(ds.request_count("aws", "iam:CreateRole"), 2, "the SDK retried once");
-    ws.run(&["plan", "-refresh=false", "-detailed-exitcode", "-no-color"])
-        .expect_empty_plan();
-    ws.plan().expect_empty_plan();
+    apply_losing_the_answer_once(&ds, &ws, "aws", "iam:CreateRole");
     assert!(aws.role(name).is_some());
     ws.destroy().expect_ok();
+}
+
+/// Every attempt of CreateRole acts (or meets the role) and is answered 500: after the SDK's
+/// three attempts the role exists, and the failed create keeps it.
+#[test]
+fn a_role_whose_create_answers_were_all_errors_stays_in_state() {
+    let ds = Devstack::start(&[]);
+    let aws = Aws::new(&ds.info.aws_url);
+    let name = "acc-lost-role-500";
+    let ws = Workspace::on(&ds, name);
+    ws.config(&role_config(name));
+    ds.admin_post(
+        "faults",
+        json!({"service": "aws", "match": "iam:CreateRole", "after": true, "status": 500, "count": 3}),
+    );
+    ws.apply().expect_error("Creating the IAM role failed");
+    clear_faults(&ds);
+    assert!(aws.role(name).is_some());
+    let kept = resource(&ws, "vantage_aws_cross_account_role.this").expect("in state");
+    assert_eq!(kept["values"]["id"], name, "{kept}");
+    converges(&ws);
+    ws.destroy().expect_ok();
+    assert!(aws.role(name).is_none());
 }
 
 /// An update that failed after UpdateRole took effect records the new description.
@@ -195,12 +219,7 @@ fn a_role_policy_whose_put_answer_was_lost_is_put_again() {
     let role = "acc-lost-policy-retry";
     let ws = Workspace::on(&ds, role);
     ws.config(&role_policy_config(role));
-    lose_the_answer_once(&ds, "aws", "iam:PutRolePolicy");
-    ws.apply().expect_ok();
-    assert_eq!(ds.request_count("aws", "iam:PutRolePolicy"), 2, "the SDK retried once");
-    ws.run(&["plan", "-refresh=false", "-detailed-exitcode", "-no-color"])
-        .expect_empty_plan();
-    ws.plan().expect_empty_plan();
+    apply_losing_the_answer_once(&ds, &ws, "aws", "iam:PutRolePolicy");
     assert!(aws.role_policy(role, "root").is_some());
     ws.destroy().expect_ok();
 }
@@ -265,12 +284,7 @@ fn a_bucket_whose_create_answer_was_lost_is_adopted() {
     let bucket = "acc-lost-bucket-retry";
     let ws = Workspace::on(&ds, bucket);
     ws.config(&bucket_config(bucket, "eu-west-1"));
-    lose_the_answer_once(&ds, "aws", "s3:CreateBucket");
-    ws.apply().expect_ok();
-    assert_eq!(ds.request_count("aws", "s3:CreateBucket"), 2, "the SDK retried once");
-    ws.run(&["plan", "-refresh=false", "-detailed-exitcode", "-no-color"])
-        .expect_empty_plan();
-    ws.plan().expect_empty_plan();
+    apply_losing_the_answer_once(&ds, &ws, "aws", "s3:CreateBucket");
     assert!(aws.bucket(bucket).is_some());
     ws.destroy().expect_ok();
 }
@@ -286,6 +300,11 @@ fn report_case(ds: &Devstack, name: &str) -> (Billing, Workspace) {
     let ws = Workspace::on(ds, name);
     ws.config(&report_config(name, ""));
     (aws, ws)
+}
+
+fn delete_bucket(aws: &Billing, bucket: &str) {
+    aws.block_on(aws.s3.delete_bucket().bucket(bucket).send())
+        .expect("DeleteBucket");
 }
 
 fn report_config(bucket: &str, extra: &str) -> String {
@@ -311,8 +330,7 @@ fn a_report_put_while_ctrl_c_is_pressed_stays_in_state() {
     assert!(aws.report(name).is_some());
     ws.destroy().expect_ok();
     assert!(aws.report(name).is_none());
-    aws.block_on(aws.s3.delete_bucket().bucket(name).send())
-        .expect("DeleteBucket");
+    delete_bucket(&aws, name);
 }
 
 #[test]
@@ -320,20 +338,10 @@ fn a_report_whose_put_answer_was_lost_is_adopted() {
     let ds = Devstack::start(&[]);
     let name = "acc-lost-report-retry";
     let (aws, ws) = report_case(&ds, name);
-    lose_the_answer_once(&ds, "aws", "cur:PutReportDefinition");
-    ws.apply().expect_ok();
-    assert_eq!(
-        ds.request_count("aws", "cur:PutReportDefinition"),
-        2,
-        "the SDK retried once"
-    );
-    ws.run(&["plan", "-refresh=false", "-detailed-exitcode", "-no-color"])
-        .expect_empty_plan();
-    ws.plan().expect_empty_plan();
+    apply_losing_the_answer_once(&ds, &ws, "aws", "cur:PutReportDefinition");
     assert_eq!(aws.reports().iter().filter(|r| r.report_name() == name).count(), 1);
     ws.destroy().expect_ok();
-    aws.block_on(aws.s3.delete_bucket().bucket(name).send())
-        .expect("DeleteBucket");
+    delete_bucket(&aws, name);
 }
 
 /// The account for the report's ARN is asked after the report exists.
@@ -354,8 +362,7 @@ fn a_report_put_before_sts_failed_stays_in_state() {
     assert_eq!(kept["values"]["id"], name, "{kept}");
     converges(&ws);
     ws.destroy().expect_ok();
-    aws.block_on(aws.s3.delete_bucket().bucket(name).send())
-        .expect("DeleteBucket");
+    delete_bucket(&aws, name);
 }
 
 /// ModifyReportDefinition took effect, then tagging failed: the state has the new definition.
@@ -382,8 +389,7 @@ fn a_report_update_whose_tagging_failed_keeps_the_new_definition() {
     converges(&ws);
     assert_eq!(aws.report_tags(name).get("team").map(String::as_str), Some("finops"));
     ws.destroy().expect_ok();
-    aws.block_on(aws.s3.delete_bucket().bucket(name).send())
-        .expect("DeleteBucket");
+    delete_bucket(&aws, name);
 }
 
 fn integration_config(name: &str) -> String {
@@ -430,12 +436,7 @@ fn a_registration_whose_answer_was_lost_is_adopted() {
     let name = "acc-lost-int-retry";
     let ws = Workspace::on(&ds, name);
     ws.config(&integration_config(name));
-    lose_the_answer_once(&ds, "vantage", "POST /v1/integrations/aws");
-    ws.apply().expect_ok();
-    assert_eq!(ds.request_count("vantage", "POST /v1/integrations/aws"), 2);
-    ws.run(&["plan", "-refresh=false", "-detailed-exitcode", "-no-color"])
-        .expect_empty_plan();
-    ws.plan().expect_empty_plan();
+    apply_losing_the_answer_once(&ds, &ws, "vantage", "POST /v1/integrations/aws");
     assert_eq!(registrations(&ds), 1);
     ws.destroy().expect_ok();
 }

@@ -72,6 +72,15 @@ pub struct Injection {
     pub after: bool,
 }
 
+impl Injection {
+    /// Waits out the fault's delay.
+    pub async fn wait(&self) {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Pattern {
     Any,

@@ -148,9 +148,7 @@ async fn front_door(State(app): State<App>, request: Request) -> Response {
 /// Waits out the fault's delay, then the answer it replaces the call's with (`None`: the call's
 /// own answer stands).
 async fn inject(injection: &Injection, conn: Option<&ConnHandle>, protocol: Protocol) -> Option<Response> {
-    if !injection.delay.is_zero() {
-        tokio::time::sleep(injection.delay).await;
-    }
+    injection.wait().await;
     match &injection.effect {
         Effect::Proceed => None,
         Effect::Drop => {

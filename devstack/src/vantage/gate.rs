@@ -71,9 +71,7 @@ pub async fn gate(State(app): State<App>, request: Request, next: Next) -> Respo
 /// Waits out the fault's delay, then the answer it replaces the call's with (`None`: the call's
 /// own answer stands).
 async fn inject(injection: &Injection, conn: Option<&ConnHandle>, quota: Quota) -> Option<Response> {
-    if !injection.delay.is_zero() {
-        tokio::time::sleep(injection.delay).await;
-    }
+    injection.wait().await;
     match &injection.effect {
         Effect::Proceed => None,
         Effect::Drop => {
