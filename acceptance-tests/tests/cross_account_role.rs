@@ -398,3 +398,30 @@ fn a_stalled_update_ends_at_its_timeout_or_at_ctrl_c() {
     ws.plan().expect_empty_plan();
     ws.destroy().expect_ok();
 }
+
+/// `timeouts.create` bounds the whole create: a slow CreateRole leaves the wait for the new role
+/// only what is left, not the bound again; the role stays in state for the next apply.
+#[test]
+fn a_slow_create_leaves_the_wait_for_the_role_only_what_is_left_of_its_timeout() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-role-create-budget";
+    let ws = Workspace::on(&ds, name);
+    ws.config(&role_config(name, "  timeouts {\n    create = \"5s\"\n  }"));
+    ds.admin_post(
+        "faults",
+        serde_json::json!({"service": "aws", "match": "iam:CreateRole", "delay_ms": 4000}),
+    );
+    ds.admin_post(
+        "faults",
+        serde_json::json!({"service": "aws", "match": "iam:GetRole", "count": 1000, "status": 404,
+            "body": "<ErrorResponse><Error><Type>Sender</Type><Code>NoSuchEntity</Code><Message>not yet</Message></Error></ErrorResponse>"}),
+    );
+    ws.apply()
+        .expect_error("Could not read the IAM role")
+        .expect_error(&format!(r"IAM did not show {name} within [01]s of creating it"));
+    acceptance_tests::vantage_checks::clear_faults(&ds);
+    ws.apply().expect_ok();
+    ws.plan().expect_empty_plan();
+    assert!(Aws::new(&ds.info.aws_url).role(name).is_some());
+    ws.destroy().expect_ok();
+}

@@ -26,6 +26,7 @@ use crate::arn::{check_policy_arn, check_principal_arn, validate_role_name, vali
 use crate::aws::iam::{self, Problem, RoleFacts, RoleSettings};
 use crate::inline_policies::{self, Ownership};
 use crate::policy::presets::VIEW_ONLY_ACCESS;
+use crate::retry::Budget;
 use crate::tags::{self, Tags};
 use crate::{moves, policy};
 
@@ -413,7 +414,8 @@ impl Resource<ProviderData> for CrossAccountRole {
 
     async fn create(&self, ctx: &Ctx<ProviderData>, planned: RoleModel) -> Result<RoleModel, ApplyError<RoleModel>> {
         let name = planned.name().to_string();
-        let timeout = planned.timeouts().create_or(DEFAULT_TIMEOUT);
+        // `timeouts.create` bounds the whole create: each step gets what the earlier ones left.
+        let budget = Budget::new(planned.timeouts().create_or(DEFAULT_TIMEOUT));
         let client = ctx.provider().aws.iam().await;
         let wanted = settings(&planned);
         // What is known once the role exists; returned as partial state from here on.
@@ -422,7 +424,7 @@ impl Resource<ProviderData> for CrossAccountRole {
         partial.managed_policy_arns = Some(BTreeSet::new());
         partial.inline_policy_names = Some(BTreeSet::new());
         let started = SystemTime::now();
-        match iam::create_role(client, ctx.cancellation(), timeout, &name, &wanted).await {
+        match iam::create_role(client, ctx.cancellation(), budget.left(), &name, &wanted).await {
             Ok(()) => {}
             Err(e)
                 if e.is(Problem::AlreadyExists)
@@ -460,7 +462,7 @@ impl Resource<ProviderData> for CrossAccountRole {
 
         // From here on the role exists: every failure returns it as partial state.
         for arn in planned.managed_policy_arns.clone().unwrap_or_default() {
-            if let Err(e) = iam::attach_managed_policy(client, ctx.cancellation(), timeout, &name, &arn).await {
+            if let Err(e) = iam::attach_managed_policy(client, ctx.cancellation(), budget.left(), &name, &arn).await {
                 let d = e
                     .to_diagnostic(
                         &format!("Attaching {arn} failed"),
@@ -473,7 +475,7 @@ impl Resource<ProviderData> for CrossAccountRole {
                 set.insert(arn.clone());
             }
         }
-        match Self::read_back(ctx, &name, &planned, timeout).await {
+        match Self::read_back(ctx, &name, &planned, budget.left()).await {
             Ok(state) => Ok(state),
             Err(d) => Err(ApplyError::with_partial_state(partial, d)),
         }

@@ -26,6 +26,7 @@ use crate::aws::cur::{
     ARTIFACTS, COMPRESSIONS, Choices, Cur, CurError, FORMATS, Report, ReportDefinition, S3_REGIONS, SCHEMA_ELEMENTS,
     Setting, TIME_UNITS, VERSIONING, report_arn, rule_violations,
 };
+use crate::retry::Budget;
 use crate::tags::{self, Tags};
 use crate::{ProviderData, moves};
 
@@ -398,10 +399,11 @@ impl Resource<ProviderData> for CurReport {
         ctx: &Ctx<ProviderData>,
         planned: CurReportModel,
     ) -> Result<CurReportModel, ApplyError<CurReportModel>> {
-        let timeout = planned.timeouts().create_or(DEFAULT_TIMEOUT);
+        // `timeouts.create` bounds the whole create: the put gets what finding the region left.
+        let budget = Budget::new(planned.timeouts().create_or(DEFAULT_TIMEOUT));
         let name = planned.name().to_string();
         let region =
-            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), timeout).await?;
+            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), budget.left()).await?;
         let tags = planned.tags_all.clone().unwrap_or_default();
         let mut created = CurReportModel {
             id: Some(name.clone()),
@@ -412,7 +414,7 @@ impl Resource<ProviderData> for CurReport {
             ..planned.clone()
         };
         let put = Self::cur(ctx)
-            .put_report_definition(&planned.definition(&region), &tags, timeout)
+            .put_report_definition(&planned.definition(&region), &tags, budget.left())
             .await;
         if let Err(e) = put {
             // The report may exist (the answer was lost, or Terraform stopped the wait): the next
@@ -447,15 +449,15 @@ impl Resource<ProviderData> for CurReport {
         prior: CurReportModel,
         planned: CurReportModel,
     ) -> Result<CurReportModel, ApplyError<CurReportModel>> {
-        let timeout = planned.timeouts().update_or(DEFAULT_TIMEOUT);
+        let budget = Budget::new(planned.timeouts().update_or(DEFAULT_TIMEOUT));
         let name = planned.name().to_string();
         let region =
-            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), timeout).await?;
+            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), budget.left()).await?;
         let cur = Self::cur(ctx);
         let mut resolved = planned.clone();
         resolved.bucket_region = Some(region.clone());
         if resolved.definition_fields() != prior.definition_fields() {
-            cur.modify_report_definition(&resolved.definition(&region), timeout)
+            cur.modify_report_definition(&resolved.definition(&region), budget.left())
                 .await
                 .map_err(diagnostic)?;
         }
