@@ -340,7 +340,6 @@ fn managed_policies_attached_by_another_tool_are_left_alone_unless_listed() {
 /// Ctrl-C ends a stalled update at once; either way the role keeps its state.
 #[test]
 fn a_stalled_update_ends_at_its_timeout_or_at_ctrl_c() {
-    use std::process::Stdio;
     use std::time::{Duration, Instant};
 
     let ds = Devstack::start(&[]);
@@ -373,12 +372,7 @@ fn a_stalled_update_ends_at_its_timeout_or_at_ctrl_c() {
         "  description = \"changed again\"\n  timeouts {\n    update = \"10m\"\n  }",
     ));
     let before = ds.request_count("aws", "iam:UpdateRole");
-    let child = ws
-        .command(&["apply", "-auto-approve", "-no-color"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("terraform apply");
+    let child = ws.spawn_apply();
     let reached = acceptance_tests::wait_until(Duration::from_secs(60), || {
         ds.request_count("aws", "iam:UpdateRole") > before
     });

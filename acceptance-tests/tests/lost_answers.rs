@@ -4,7 +4,6 @@
 //! without an import, and `plan -refresh=false` must then be empty. Checked through IAM, S3,
 //! CUR and Vantage. Each test has a devstack of its own: faults are global to a devstack.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use acceptance_tests::aws::Aws;
@@ -38,12 +37,7 @@ fn interrupt_while_the_answer_is_held(
         "faults",
         json!({"service": service, "match": operation, "after": true, "delay_ms": 120000}),
     );
-    let child = ws
-        .command(&["apply", "-auto-approve", "-no-color"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("terraform apply");
+    let child = ws.spawn_apply();
     assert!(
         wait_until(Duration::from_secs(90), acted),
         "{operation} did not take effect"
@@ -85,6 +79,15 @@ fn converges(ws: &Workspace) {
     ws.plan().expect_empty_plan();
 }
 
+/// A devstack of its own, IAM checks on it, and a workspace with `config`.
+fn iam_case(name: &str, config: &str) -> (Devstack, Aws, Workspace) {
+    let ds = Devstack::start(&[]);
+    let aws = Aws::new(&ds.info.aws_url);
+    let ws = Workspace::on(&ds, name);
+    ws.config(config);
+    (ds, aws, ws)
+}
+
 fn role_config(name: &str) -> String {
     format!(
         "resource \"vantage_aws_cross_account_role\" \"this\" {{\n  name = \"{name}\"\n  tags = {{ team = \"finops\" }}\n}}\n"
@@ -93,11 +96,8 @@ fn role_config(name: &str) -> String {
 
 #[test]
 fn a_role_created_while_ctrl_c_is_pressed_stays_in_state() {
-    let ds = Devstack::start(&[]);
-    let aws = Aws::new(&ds.info.aws_url);
     let name = "acc-lost-role-ctrl-c";
-    let ws = Workspace::on(&ds, name);
-    ws.config(&role_config(name));
+    let (ds, aws, ws) = iam_case(name, &role_config(name));
     interrupt_while_the_answer_is_held(
         &ds,
         &ws,
@@ -118,11 +118,8 @@ fn a_role_created_while_ctrl_c_is_pressed_stays_in_state() {
 
 #[test]
 fn a_role_whose_create_answer_was_lost_is_adopted() {
-    let ds = Devstack::start(&[]);
-    let aws = Aws::new(&ds.info.aws_url);
     let name = "acc-lost-role-retry";
-    let ws = Workspace::on(&ds, name);
-    ws.config(&role_config(name));
+    let (ds, aws, ws) = iam_case(name, &role_config(name));
     apply_losing_the_answer_once(&ds, &ws, "aws", "iam:CreateRole");
     assert!(aws.role(name).is_some());
     ws.destroy().expect_ok();
@@ -132,11 +129,8 @@ fn a_role_whose_create_answer_was_lost_is_adopted() {
 /// three attempts the role exists, and the failed create keeps it.
 #[test]
 fn a_role_whose_create_answers_were_all_errors_stays_in_state() {
-    let ds = Devstack::start(&[]);
-    let aws = Aws::new(&ds.info.aws_url);
     let name = "acc-lost-role-500";
-    let ws = Workspace::on(&ds, name);
-    ws.config(&role_config(name));
+    let (ds, aws, ws) = iam_case(name, &role_config(name));
     ds.admin_post(
         "faults",
         json!({"service": "aws", "match": "iam:CreateRole", "after": true, "status": 500, "count": 3}),
@@ -154,11 +148,8 @@ fn a_role_whose_create_answers_were_all_errors_stays_in_state() {
 /// An update that failed after UpdateRole took effect records the new description.
 #[test]
 fn a_failed_role_update_keeps_what_iam_applied() {
-    let ds = Devstack::start(&[]);
-    let aws = Aws::new(&ds.info.aws_url);
     let name = "acc-lost-role-update";
-    let ws = Workspace::on(&ds, name);
-    ws.config(&role_config(name));
+    let (ds, aws, ws) = iam_case(name, &role_config(name));
     ws.apply().expect_ok();
     ws.config(&role_config(name).replace("tags", "description = \"changed\"\n  tags"));
     // UpdateRole acts, its answer is an error (each of the SDK's 3 attempts), then the update
@@ -193,11 +184,8 @@ resource "vantage_aws_role_policy" "root" {{
 
 #[test]
 fn a_role_policy_put_while_ctrl_c_is_pressed_stays_in_state() {
-    let ds = Devstack::start(&[]);
-    let aws = Aws::new(&ds.info.aws_url);
     let role = "acc-lost-policy-ctrl-c";
-    let ws = Workspace::on(&ds, role);
-    ws.config(&role_policy_config(role));
+    let (ds, aws, ws) = iam_case(role, &role_policy_config(role));
     interrupt_while_the_answer_is_held(
         &ds,
         &ws,
@@ -214,11 +202,8 @@ fn a_role_policy_put_while_ctrl_c_is_pressed_stays_in_state() {
 
 #[test]
 fn a_role_policy_whose_put_answer_was_lost_is_put_again() {
-    let ds = Devstack::start(&[]);
-    let aws = Aws::new(&ds.info.aws_url);
     let role = "acc-lost-policy-retry";
-    let ws = Workspace::on(&ds, role);
-    ws.config(&role_policy_config(role));
+    let (ds, aws, ws) = iam_case(role, &role_policy_config(role));
     apply_losing_the_answer_once(&ds, &ws, "aws", "iam:PutRolePolicy");
     assert!(aws.role_policy(role, "root").is_some());
     ws.destroy().expect_ok();
@@ -234,13 +219,19 @@ fn billing(ds: &Devstack) -> Billing {
     Billing::for_account(ds, acceptance_tests::aws::account_id())
 }
 
-#[test]
-fn a_bucket_created_while_ctrl_c_is_pressed_stays_in_state() {
+/// A devstack of its own, S3 checks on it, and a workspace with the bucket in `region`.
+fn bucket_case(bucket: &str, region: &str) -> (Devstack, Billing, Workspace) {
     let ds = Devstack::start(&[]);
     let aws = billing(&ds);
-    let bucket = "acc-lost-bucket-ctrl-c";
     let ws = Workspace::on(&ds, bucket);
-    ws.config(&bucket_config(bucket, "us-east-1"));
+    ws.config(&bucket_config(bucket, region));
+    (ds, aws, ws)
+}
+
+#[test]
+fn a_bucket_created_while_ctrl_c_is_pressed_stays_in_state() {
+    let bucket = "acc-lost-bucket-ctrl-c";
+    let (ds, aws, ws) = bucket_case(bucket, "us-east-1");
     interrupt_while_the_answer_is_held(
         &ds,
         &ws,
@@ -258,11 +249,8 @@ fn a_bucket_created_while_ctrl_c_is_pressed_stays_in_state() {
 
 #[test]
 fn a_bucket_policy_put_while_ctrl_c_is_pressed_keeps_the_bucket_in_state() {
-    let ds = Devstack::start(&[]);
-    let aws = billing(&ds);
     let bucket = "acc-lost-bucket-policy-ctrl-c";
-    let ws = Workspace::on(&ds, bucket);
-    ws.config(&bucket_config(bucket, "us-east-1"));
+    let (ds, aws, ws) = bucket_case(bucket, "us-east-1");
     interrupt_while_the_answer_is_held(
         &ds,
         &ws,
@@ -279,11 +267,8 @@ fn a_bucket_policy_put_while_ctrl_c_is_pressed_keeps_the_bucket_in_state() {
 /// Outside us-east-1 S3 answers a repeated CreateBucket with `BucketAlreadyOwnedByYou`.
 #[test]
 fn a_bucket_whose_create_answer_was_lost_is_adopted() {
-    let ds = Devstack::start(&[]);
-    let aws = billing(&ds);
     let bucket = "acc-lost-bucket-retry";
-    let ws = Workspace::on(&ds, bucket);
-    ws.config(&bucket_config(bucket, "eu-west-1"));
+    let (ds, aws, ws) = bucket_case(bucket, "eu-west-1");
     apply_losing_the_answer_once(&ds, &ws, "aws", "s3:CreateBucket");
     assert!(aws.bucket(bucket).is_some());
     ws.destroy().expect_ok();
