@@ -447,3 +447,28 @@ fn a_registration_answered_with_an_undecodable_body_stays_in_state() {
     ws.destroy().expect_ok();
     assert_eq!(registrations(&ds), 0);
 }
+
+/// Ctrl-C while the registration waits between "not assumable yet" answers: every request had a
+/// clear answer, so nothing was registered and no request is sent to find out.
+#[test]
+fn ctrl_c_between_clear_refusals_sends_no_further_registration() {
+    let ds = Devstack::start(&["--propagation-delay", "600"]);
+    let name = "acc-lost-int-refused";
+    let ws = Workspace::on(&ds, name);
+    ws.config(&integration_config(name));
+    let posts = || ds.request_count("vantage", "POST /v1/integrations/aws");
+    let child = ws.spawn_apply();
+    assert!(
+        wait_until(Duration::from_secs(90), || posts() >= 2),
+        "the registration is retried"
+    );
+    // Between the second and third attempt (that wait is at least 400 ms; a request takes a few).
+    std::thread::sleep(Duration::from_millis(100));
+    let before = posts();
+    let stopped = interrupt(child, Duration::from_secs(60));
+    assert!(stopped.finished, "{}", stopped.text);
+    assert_eq!(posts(), before, "no POST after Ctrl-C");
+    assert_eq!(registrations(&ds), 0);
+    assert!(resource(&ws, "vantage_aws_integration.this").is_none());
+    ws.destroy().expect_ok();
+}

@@ -12,7 +12,7 @@
 //! because IAM has not propagated the role, until the caller's timeout.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -394,16 +394,22 @@ fn classify(e: VantageError) -> Failure {
 }
 
 /// Whether a failed POST surely or possibly registered without an answer the provider could
-/// use: Terraform stopped the wait, or a 2xx answer did not decode.
-fn acted_without_answer(e: &RetryError<Failure>) -> bool {
-    matches!(
-        e,
+/// use: a 2xx answer that did not decode, or Terraform stopping the wait while a request was
+/// out or after one got no clear answer (`unclear`). A stop before any request reached Vantage
+/// is not: nothing was registered, and nothing more is sent.
+fn acted_without_answer(e: &RetryError<Failure>, unclear: bool) -> bool {
+    match e {
         RetryError::Cancelled
-            | RetryError::Failed {
-                error: Failure::Final(VantageError::Decode { .. } | VantageError::Cancelled { .. }),
-                ..
-            }
-    )
+        | RetryError::Failed {
+            error: Failure::Final(VantageError::Cancelled { .. }),
+            ..
+        } => unclear,
+        RetryError::Failed {
+            error: Failure::Final(VantageError::Decode { .. }),
+            ..
+        } => true,
+        _ => false,
+    }
 }
 
 /// The error for a write that failed for good; `id` is the integration a `PUT` targets.
@@ -579,7 +585,7 @@ impl<'a> Integrations<'a> {
                 });
             }
             Err(e) => {
-                let acted = acted_without_answer(&e);
+                let acted = acted_without_answer(&e, written.unclear);
                 let error = failed(Operation::Register, role_arn, None, e, written.attempts, timeout);
                 if acted && let Some(registration) = self.registration_of(role_arn, &body).await {
                     return Err(RegistrationError::Incomplete {
@@ -839,15 +845,19 @@ impl<'a> Integrations<'a> {
         };
         let sent = AtomicU32::new(0);
         let unclear = AtomicU32::new(0);
-        let (sent_ref, unclear_ref, method_ref) = (&sent, &unclear, &method);
+        // Set while a request is out: still set if Terraform's cancellation dropped it midway.
+        let in_flight = AtomicBool::new(false);
+        let (sent_ref, unclear_ref, in_flight_ref, method_ref) = (&sent, &unclear, &in_flight, &method);
         let result = retry_while(
             self.cancel,
             timeout,
             move || async move {
+                in_flight_ref.store(true, Ordering::Relaxed);
                 let (result, attempts) = self
                     .vantage
                     .write::<_, Credential>(self.cancel, method_ref.clone(), path, body, repeat)
                     .await;
+                in_flight_ref.store(false, Ordering::Relaxed);
                 sent_ref.fetch_add(attempts.sent, Ordering::Relaxed);
                 unclear_ref.fetch_add(attempts.unclear, Ordering::Relaxed);
                 result.map_err(classify)
@@ -858,7 +868,7 @@ impl<'a> Integrations<'a> {
         Written {
             result,
             attempts: sent.load(Ordering::Relaxed),
-            unclear: unclear.load(Ordering::Relaxed) > 0,
+            unclear: unclear.load(Ordering::Relaxed) > 0 || in_flight.load(Ordering::Relaxed),
         }
     }
 }
