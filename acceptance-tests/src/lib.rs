@@ -424,6 +424,16 @@ impl Workspace {
         Run::from_output(format!("terraform {}", args.join(" ")), out)
     }
 
+    /// `terraform apply` started in the background with its output captured, for a test that
+    /// interrupts it ([`interrupt`]).
+    pub fn spawn_apply(&self) -> Child {
+        self.command(&["apply", "-auto-approve", "-no-color"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("terraform apply")
+    }
+
     pub fn apply(&self) -> Run {
         self.run(&["apply", "-auto-approve", "-no-color"])
     }

@@ -340,7 +340,6 @@ fn managed_policies_attached_by_another_tool_are_left_alone_unless_listed() {
 /// Ctrl-C ends a stalled update at once; either way the role keeps its state.
 #[test]
 fn a_stalled_update_ends_at_its_timeout_or_at_ctrl_c() {
-    use std::process::Stdio;
     use std::time::{Duration, Instant};
 
     let ds = Devstack::start(&[]);
@@ -373,12 +372,7 @@ fn a_stalled_update_ends_at_its_timeout_or_at_ctrl_c() {
         "  description = \"changed again\"\n  timeouts {\n    update = \"10m\"\n  }",
     ));
     let before = ds.request_count("aws", "iam:UpdateRole");
-    let child = ws
-        .command(&["apply", "-auto-approve", "-no-color"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("terraform apply");
+    let child = ws.spawn_apply();
     let reached = acceptance_tests::wait_until(Duration::from_secs(60), || {
         ds.request_count("aws", "iam:UpdateRole") > before
     });
@@ -396,5 +390,32 @@ fn a_stalled_update_ends_at_its_timeout_or_at_ctrl_c() {
     ws.config(&role_config(name, ""));
     ws.apply().expect_ok();
     ws.plan().expect_empty_plan();
+    ws.destroy().expect_ok();
+}
+
+/// `timeouts.create` bounds the whole create: a slow CreateRole leaves the wait for the new role
+/// only what is left, not the bound again; the role stays in state for the next apply.
+#[test]
+fn a_slow_create_leaves_the_wait_for_the_role_only_what_is_left_of_its_timeout() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-role-create-budget";
+    let ws = Workspace::on(&ds, name);
+    ws.config(&role_config(name, "  timeouts {\n    create = \"5s\"\n  }"));
+    ds.admin_post(
+        "faults",
+        serde_json::json!({"service": "aws", "match": "iam:CreateRole", "delay_ms": 4000}),
+    );
+    ds.admin_post(
+        "faults",
+        serde_json::json!({"service": "aws", "match": "iam:GetRole", "count": 1000, "status": 404,
+            "body": "<ErrorResponse><Error><Type>Sender</Type><Code>NoSuchEntity</Code><Message>not yet</Message></Error></ErrorResponse>"}),
+    );
+    ws.apply()
+        .expect_error("Could not read the IAM role")
+        .expect_error(&format!(r"IAM did not show {name} within [01]s of creating it"));
+    acceptance_tests::vantage_checks::clear_faults(&ds);
+    ws.apply().expect_ok();
+    ws.plan().expect_empty_plan();
+    assert!(Aws::new(&ds.info.aws_url).role(name).is_some());
     ws.destroy().expect_ok();
 }

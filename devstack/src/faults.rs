@@ -1,6 +1,8 @@
 //! Fault injection: the next N calls that match a pattern fail with a status, are delayed, are
-//! throttled, or lose their connection. HTTP-agnostic: the gate in front of each service turns a
-//! [`Effect`] into a response.
+//! throttled, or lose their connection, either before the call is handled or, with `after`,
+//! once it has been handled (the call took effect, then its answer is delayed, lost or replaced
+//! by an error). HTTP-agnostic: the gate in front of each service turns a [`Effect`] into a
+//! response.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -31,6 +33,10 @@ pub struct FaultSpec {
     pub drop_connection: bool,
     #[serde(default)]
     pub throttle: bool,
+    /// Fire after the handler ran: the call has taken effect when the delay, the dropped
+    /// connection or the error answer happens ("done, but the answer was lost").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after: bool,
 }
 
 fn one() -> u32 {
@@ -62,6 +68,17 @@ pub struct Body {
 pub struct Injection {
     pub delay: Duration,
     pub effect: Effect,
+    /// Whether it fires once the call has been handled rather than before.
+    pub after: bool,
+}
+
+impl Injection {
+    /// Waits out the fault's delay.
+    pub async fn wait(&self) {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -246,6 +263,7 @@ fn injection(spec: &FaultSpec) -> Injection {
     Injection {
         delay: Duration::from_millis(spec.delay_ms),
         effect,
+        after: spec.after,
     }
 }
 
@@ -274,6 +292,7 @@ mod tests {
             delay_ms: 0,
             drop_connection: false,
             throttle: false,
+            after: false,
         }
     }
 

@@ -135,6 +135,91 @@ async fn dropped_connection_gives_no_response() {
     stack.register(ROLE, None).await;
 }
 
+/// `after`: the call is handled first, then its answer is delayed, lost or replaced.
+#[tokio::test]
+async fn after_faults_fire_once_the_call_has_taken_effect() {
+    let stack = Devstack::start_offline(&[]);
+    let registrations = |body: Value| body["integrations"].as_array().map_or(0, Vec::len);
+    let listed = || async { registrations(stack.get("/v2/integrations").await.json().await.expect("JSON")) };
+    let post = |role: &'static str| {
+        stack
+            .api(Method::POST, "/v1/integrations/aws")
+            .json(&json!({ "cross_account_arn": role }))
+            .send()
+    };
+    assert_eq!(listed().await, 0);
+
+    // The connection is cut after the registration was made: no answer, but it exists.
+    stack
+        .fault(
+            json!({"service": "vantage", "match": "POST /v1/integrations/aws", "after": true,
+            "drop_connection": true}),
+        )
+        .await;
+    let attempt = post("arn:aws:iam::123456789012:role/after-drop").await;
+    assert!(attempt.is_err(), "expected a transport error, got {attempt:?}");
+    assert_eq!(listed().await, 1);
+
+    // An error answer after the handler ran: 500, and the registration exists.
+    stack
+        .fault(
+            json!({"service": "vantage", "match": "POST /v1/integrations/aws", "after": true,
+            "status": 500}),
+        )
+        .await;
+    let res = post("arn:aws:iam::123456789012:role/after-500")
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 500);
+    assert_eq!(listed().await, 2);
+
+    // A delay after the handler: the registration is visible while the answer is still held.
+    stack
+        .fault(
+            json!({"service": "vantage", "match": "POST /v1/integrations/aws", "after": true,
+            "delay_ms": 1500}),
+        )
+        .await;
+    let started = Instant::now();
+    let held = tokio::spawn(post("arn:aws:iam::123456789012:role/after-delay"));
+    let mut seen_while_held = false;
+    while started.elapsed() < Duration::from_millis(1200) {
+        if listed().await == 3 {
+            seen_while_held = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen_while_held, "the registration exists before the answer arrives");
+    let res = held.await.expect("task").expect("answered");
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    assert_eq!(res.status(), 201);
+
+    // Throttled after handling: 429 with an empty budget, yet the call took effect.
+    stack
+        .fault(
+            json!({"service": "vantage", "match": "POST /v1/integrations/aws", "after": true,
+            "throttle": true}),
+        )
+        .await;
+    let res = post("arn:aws:iam::123456789012:role/after-429")
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 429);
+    assert_eq!(header(&res, "x-rate-limit-remaining"), "0");
+    assert_eq!(listed().await, 4);
+
+    // A fault before the handler (the default) leaves nothing behind.
+    stack
+        .fault(json!({"service": "vantage", "match": "POST /v1/integrations/aws", "status": 500}))
+        .await;
+    let res = post("arn:aws:iam::123456789012:role/before-500")
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 500);
+    assert_eq!(listed().await, 4);
+}
+
 #[tokio::test]
 async fn faults_are_validated() {
     let stack = Devstack::start_offline(&[]);

@@ -297,6 +297,66 @@ async fn aws_faults_fail_throttle_delay_and_drop_matching_calls() {
     assert_eq!(count(&counts, "s3:ListBuckets"), 4, "{counts}");
 }
 
+/// `after` AWS faults: the upstream (or CUR) has acted when the answer is lost, replaced or
+/// late, so an SDK retry of a create meets the object its first attempt made.
+#[tokio::test]
+async fn aws_after_faults_fire_once_the_call_has_taken_effect() {
+    let stack = Devstack::start(&[]);
+    let account = unique_account();
+    let once = stack.aws_with(Some(&account), "us-east-1", 1);
+    let retrying = stack.aws_with(Some(&account), "us-east-1", 3);
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    .to_string();
+    let create = |aws: &common::Aws, name: &str| {
+        aws.iam
+            .create_role()
+            .role_name(name)
+            .assume_role_policy_document(&trust)
+            .send()
+    };
+
+    stack
+        .fault(json!({"service": "aws", "match": "iam:CreateRole", "after": true, "status": 500}))
+        .await;
+    let err = create(&once, "after-500").await.expect_err("500 after handling");
+    assert_eq!(code(&err), "InternalFailure");
+    once.iam
+        .get_role()
+        .role_name("after-500")
+        .send()
+        .await
+        .expect("the role exists");
+
+    // The first answer is lost: the SDK's retry meets the role its first attempt created.
+    stack
+        .fault(json!({"service": "aws", "match": "iam:CreateRole", "after": true, "drop_connection": true}))
+        .await;
+    let err = create(&retrying, "after-drop")
+        .await
+        .expect_err("the retry finds the role");
+    assert_eq!(code(&err), "EntityAlreadyExists");
+    let counts = stack.aws_counts().await;
+    assert_eq!(count(&counts, "iam:CreateRole"), 3, "{counts}");
+
+    stack
+        .fault(json!({"service": "aws", "match": "iam:CreateRole", "after": true, "delay_ms": 1500}))
+        .await;
+    let began = Instant::now();
+    let held = tokio::spawn(create(&once, "after-delay"));
+    let mut seen_while_held = false;
+    while began.elapsed() < Duration::from_millis(1200) {
+        if once.iam.get_role().role_name("after-delay").send().await.is_ok() {
+            seen_while_held = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen_while_held, "the role exists before the answer arrives");
+    held.await.expect("task").expect("created, late");
+    assert!(began.elapsed() >= Duration::from_millis(1500));
+}
+
 /// SNS ListTopics in Vantage's account through the front door, as raw query calls (the tests
 /// have no SNS client): the topic ARNs in the answer.
 async fn vantage_topics(stack: &Devstack, region: &str) -> String {

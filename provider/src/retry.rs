@@ -18,6 +18,27 @@ pub enum RetryError<E> {
     Cancelled,
 }
 
+/// One operation's `timeouts {}` bound, shared by the calls and retry loops it runs one after
+/// another, so that each gets what is left rather than the whole bound again.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Tokio's clock (std's outside tests), so paused-time tests can run it forward.
+    deadline: tokio::time::Instant,
+}
+
+impl Budget {
+    pub fn new(total: Duration) -> Budget {
+        Budget {
+            deadline: tokio::time::Instant::now() + total,
+        }
+    }
+
+    /// What is left (zero once spent: a retry loop then makes its one attempt and stops).
+    pub fn left(&self) -> Duration {
+        self.deadline.saturating_duration_since(tokio::time::Instant::now())
+    }
+}
+
 /// Calls `op` until it succeeds, fails with an error `retryable` rejects,
 /// `timeout` passes, or Terraform cancels. Waits grow from 0.5 s to 5 s, jittered.
 pub async fn retry_while<T, E, F, Fut>(
@@ -96,6 +117,28 @@ mod tests {
         )
         .await;
         assert!(matches!(r, Err(RetryError::Failed { attempts: 1, .. })));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_budget_shrinks_as_time_passes_and_stops_at_zero() {
+        let budget = Budget::new(Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert_eq!(budget.left(), Duration::from_secs(6));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(budget.left(), Duration::ZERO);
+        let mut calls = 0;
+        let r: Result<(), RetryError<&str>> = retry_while(
+            &CancellationToken::new(),
+            budget.left(),
+            || {
+                calls += 1;
+                async { Err("later") }
+            },
+            |_| true,
+        )
+        .await;
+        assert!(matches!(r, Err(RetryError::Failed { attempts: 1, .. })));
+        assert_eq!(calls, 1, "one attempt with nothing left");
     }
 
     #[tokio::test(start_paused = true)]

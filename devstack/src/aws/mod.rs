@@ -31,7 +31,7 @@ use serde_json::Value;
 
 use crate::app::{App, Devstack};
 use crate::clock;
-use crate::faults::Effect;
+use crate::faults::{Effect, Injection};
 use crate::net::ConnHandle;
 use crate::vantage::status::Event;
 use errors::{AwsError, json_response, protocol_error, throttled};
@@ -101,21 +101,12 @@ async fn front_door(State(app): State<App>, request: Request) -> Response {
     let call = request::classify(&parts.method, &path, query.as_deref(), &parts.headers, form.as_deref());
     app.counts.record("aws", &call.operation);
 
-    if let Some(injection) = app.faults.take("aws", &call.operation, &path) {
+    let injection = app.faults.take("aws", &call.operation, &path);
+    let conn = parts.extensions.get::<ConnectInfo<ConnHandle>>().map(|c| c.0.clone());
+    if let Some(injection) = injection.as_ref().filter(|i| !i.after) {
         tracing::debug!(operation = %call.operation, ?injection, "injecting fault");
-        if !injection.delay.is_zero() {
-            tokio::time::sleep(injection.delay).await;
-        }
-        match injection.effect {
-            Effect::Proceed => {}
-            Effect::Drop => {
-                if let Some(ConnectInfo(conn)) = parts.extensions.get::<ConnectInfo<ConnHandle>>() {
-                    conn.kill();
-                }
-                return StatusCode::BAD_GATEWAY.into_response();
-            }
-            Effect::Throttle => return throttled(call.protocol),
-            Effect::Respond { status, body } => return injected(call.protocol, status, body),
+        if let Some(response) = inject(injection, conn.as_ref(), call.protocol).await {
+            return response;
         }
     }
 
@@ -145,7 +136,30 @@ async fn front_door(State(app): State<App>, request: Request) -> Response {
         app.verifier.invalidate();
     }
     tracing::debug!(operation = %call.operation, status = response.status().as_u16(), "aws call");
+    if let Some(injection) = injection.as_ref().filter(|i| i.after) {
+        tracing::debug!(operation = %call.operation, ?injection, "injecting fault after handling");
+        if let Some(replaced) = inject(injection, conn.as_ref(), call.protocol).await {
+            return replaced;
+        }
+    }
     response
+}
+
+/// Waits out the fault's delay, then the answer it replaces the call's with (`None`: the call's
+/// own answer stands).
+async fn inject(injection: &Injection, conn: Option<&ConnHandle>, protocol: Protocol) -> Option<Response> {
+    injection.wait().await;
+    match &injection.effect {
+        Effect::Proceed => None,
+        Effect::Drop => {
+            if let Some(conn) = conn {
+                conn.kill();
+            }
+            Some(StatusCode::BAD_GATEWAY.into_response())
+        }
+        Effect::Throttle => Some(throttled(protocol)),
+        Effect::Respond { status, body } => Some(injected(protocol, *status, body.clone())),
+    }
 }
 
 /// An injected `status` fault: the given body, or the protocol's error shape.

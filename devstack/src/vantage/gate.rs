@@ -14,7 +14,7 @@ use super::errors::ApiError;
 use super::rate_limit::{ANONYMOUS, Quota};
 use crate::app::App;
 use crate::clock;
-use crate::faults::{self, Effect};
+use crate::faults::{self, Effect, Injection};
 use crate::net::ConnHandle;
 
 pub async fn gate(State(app): State<App>, request: Request, next: Next) -> Response {
@@ -34,51 +34,69 @@ pub async fn gate(State(app): State<App>, request: Request, next: Next) -> Respo
         .unwrap_or(ANONYMOUS);
     let quota = app.rate.consume(budget, clock::now_epoch());
 
-    if let Some(injection) = app.faults.take("vantage", &operation, &path) {
+    let injection = app.faults.take("vantage", &operation, &path);
+    let conn = request
+        .extensions()
+        .get::<ConnectInfo<ConnHandle>>()
+        .map(|c| c.0.clone());
+    if let Some(injection) = injection.as_ref().filter(|i| !i.after) {
         tracing::debug!(%operation, ?injection, "injecting fault");
-        if !injection.delay.is_zero() {
-            tokio::time::sleep(injection.delay).await;
-        }
-        match injection.effect {
-            Effect::Proceed => {}
-            Effect::Drop => {
-                if let Some(ConnectInfo(conn)) = request.extensions().get::<ConnectInfo<ConnHandle>>() {
-                    conn.kill();
-                }
-                // Never written when the connection was cut.
-                return with_quota(StatusCode::BAD_GATEWAY.into_response(), quota);
-            }
-            Effect::Throttle => {
-                let exhausted = quota.exhausted();
-                return with_quota(ApiError::RateLimited.into_response(), exhausted);
-            }
-            Effect::Respond { status, body } => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                let body = body.unwrap_or_else(|| faults::Body {
-                    text: json!({ "errors": [format!("injected fault (HTTP {})", status.as_u16())] }).to_string(),
-                    is_json: true,
-                });
-                let content_type = if body.is_json {
-                    "application/json"
-                } else {
-                    "text/plain; charset=utf-8"
-                };
-                let response = (status, [(header::CONTENT_TYPE, content_type)], Body::from(body.text)).into_response();
-                return with_quota(response, quota);
-            }
+        if let Some(response) = inject(injection, conn.as_ref(), quota).await {
+            return response;
         }
     }
 
-    if quota.exceeded {
-        return with_quota(ApiError::RateLimited.into_response(), quota);
+    let response = if quota.exceeded {
+        with_quota(ApiError::RateLimited.into_response(), quota)
+    } else {
+        let access = endpoint.map_or(Access::AnyToken, |e| e.access);
+        match app.tokens.authorize(presented.as_deref(), access) {
+            Err(denied) => with_quota(denied.into_response(), quota),
+            Ok(()) => {
+                let response = next.run(request).await;
+                tracing::debug!(%operation, status = response.status().as_u16(), "handled");
+                with_quota(response, quota)
+            }
+        }
+    };
+    if let Some(injection) = injection.as_ref().filter(|i| i.after) {
+        tracing::debug!(%operation, ?injection, "injecting fault after handling");
+        if let Some(replaced) = inject(injection, conn.as_ref(), quota).await {
+            return replaced;
+        }
     }
-    let access = endpoint.map_or(Access::AnyToken, |e| e.access);
-    if let Err(denied) = app.tokens.authorize(presented.as_deref(), access) {
-        return with_quota(denied.into_response(), quota);
+    response
+}
+
+/// Waits out the fault's delay, then the answer it replaces the call's with (`None`: the call's
+/// own answer stands).
+async fn inject(injection: &Injection, conn: Option<&ConnHandle>, quota: Quota) -> Option<Response> {
+    injection.wait().await;
+    match &injection.effect {
+        Effect::Proceed => None,
+        Effect::Drop => {
+            if let Some(conn) = conn {
+                conn.kill();
+            }
+            // Never written when the connection was cut.
+            Some(with_quota(StatusCode::BAD_GATEWAY.into_response(), quota))
+        }
+        Effect::Throttle => Some(with_quota(ApiError::RateLimited.into_response(), quota.exhausted())),
+        Effect::Respond { status, body } => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = body.clone().unwrap_or_else(|| faults::Body {
+                text: json!({ "errors": [format!("injected fault (HTTP {})", status.as_u16())] }).to_string(),
+                is_json: true,
+            });
+            let content_type = if body.is_json {
+                "application/json"
+            } else {
+                "text/plain; charset=utf-8"
+            };
+            let response = (status, [(header::CONTENT_TYPE, content_type)], Body::from(body.text)).into_response();
+            Some(with_quota(response, quota))
+        }
     }
-    let response = next.run(request).await;
-    tracing::debug!(%operation, status = response.status().as_u16(), "handled");
-    with_quota(response, quota)
 }
 
 fn with_quota(mut response: Response, quota: Quota) -> Response {

@@ -74,7 +74,7 @@ use aws_sdk_costandusagereport::types::{
 use tfplugin::{CancellationToken, Diagnostic};
 
 use crate::aws::clients::AwsClients;
-use crate::aws::errors::describe;
+use crate::aws::errors::{Attempts, describe, refused};
 use crate::aws::s3::bucket_location;
 use crate::retry::{RetryError, retry_while};
 use crate::tags::Tags;
@@ -426,6 +426,8 @@ pub enum CurError {
         name: String,
         message: String,
         validation: bool,
+        /// CUR refused (a 4xx): nothing was written. Otherwise (no answer, a 5xx) it may have been.
+        refused: bool,
     },
     #[error("CUR {op} {name}: {message}")]
     Tag {
@@ -447,6 +449,12 @@ pub enum CurError {
 }
 
 impl CurError {
+    /// Whether a failed put or modify may still have taken effect: CUR gave no answer or a
+    /// server error, or Terraform stopped the wait.
+    pub fn may_have_acted(&self) -> bool {
+        matches!(self, CurError::Cancelled | CurError::Write { refused: false, .. })
+    }
+
     /// CUR's answer while it cannot verify the bucket's policy (rule 4): the
     /// only CUR error we retry ourselves. A 400 the SDK never retries.
     fn is_bucket_not_verified(&self) -> bool {
@@ -599,20 +607,35 @@ impl<'a> Cur<'a> {
         timeout: Duration,
     ) -> Result<(), CurError> {
         let report = definition.to_sdk()?;
+        let wanted_tags = tags;
         let tags = sdk_tags(tags)?;
         let client = self.aws.cur().await;
         let name = &definition.name;
         self.write(definition, timeout, || async {
+            let attempts = Attempts::default();
             let out = client
                 .put_report_definition()
                 .report_definition(report.clone())
                 .set_tags(if tags.is_empty() { None } else { Some(tags.clone()) })
+                .customize()
+                .interceptor(attempts.clone())
                 .send()
                 .await;
             self.reports.invalidate();
             let Err(e) = out else { return Ok(()) };
             let s = e.as_service_error();
             if s.is_some_and(|s| s.is_duplicate_report_name_exception()) {
+                // The SDK retried a put whose answer was lost: the report may be the one its
+                // first attempt made. CUR keeps no creation time, so "ours" is: retried, and
+                // exactly the definition and tags this put asked for.
+                if attempts.retried()
+                    && let Ok(Some(existing)) = self.read_report(name).await
+                    && existing.definition == *definition
+                    && existing.tags == *wanted_tags
+                {
+                    tracing::info!(report = %name, "PutReportDefinition was retried after its answer was lost: adopting the report it created");
+                    return Ok(());
+                }
                 return Err(CurError::DuplicateName { name: name.clone() });
             }
             if s.is_some_and(|s| s.is_report_limit_reached_exception()) {
@@ -623,6 +646,7 @@ impl<'a> Cur<'a> {
                 name: name.clone(),
                 message: describe(&e),
                 validation: s.is_some_and(|s| s.is_validation_exception()),
+                refused: refused(&e),
             })
         })
         .await
@@ -650,6 +674,7 @@ impl<'a> Cur<'a> {
                 name: name.clone(),
                 message: describe(&e),
                 validation: e.as_service_error().is_some_and(|s| s.is_validation_exception()),
+                refused: refused(&e),
             })
         })
         .await
@@ -674,7 +699,11 @@ impl<'a> Cur<'a> {
         };
         let mut org_checked = false;
         let started = Instant::now();
-        let result = match op().await {
+        let first = tokio::select! {
+            r = op() => r,
+            _ = self.cancel.cancelled() => return Err(CurError::Cancelled),
+        };
+        let result = match first {
             Err(e) if e.is_bucket_not_verified() => {
                 // Before waiting out the window: a member account gets a clear answer now.
                 org_checked = true;
@@ -995,6 +1024,7 @@ mod tests {
             name: "VantageReport".into(),
             message: message.into(),
             validation,
+            refused: true,
         }
     }
 

@@ -17,14 +17,15 @@
 //! caller's timeout (the resource's `timeouts` block, 2 minutes by default).
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_iam::Client;
+use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::Tag;
 use tfplugin::{CancellationToken, Diagnostic};
 
-use crate::aws::errors::describe;
+use crate::aws::errors::{created_since, describe, refused};
 use crate::policy;
 use crate::retry::{RetryError, retry_while};
 use crate::tags::Tags;
@@ -38,6 +39,9 @@ pub enum Problem {
     InvalidPrincipal,
     LimitExceeded,
     DeleteConflict,
+    /// No answer (a dropped connection, a timeout) or a server error: IAM may have carried the
+    /// call out.
+    NoAnswer,
     Other,
 }
 
@@ -60,10 +64,9 @@ pub enum IamError {
 }
 
 impl IamError {
-    fn from_sdk<E, R>(call: String, e: &SdkError<E, R>) -> IamError
+    fn from_sdk<E>(call: String, e: &SdkError<E, HttpResponse>) -> IamError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         let problem = match crate::aws::errors::code(e) {
             Some("NoSuchEntity") => Problem::NotFound,
@@ -76,6 +79,7 @@ impl IamError {
             {
                 Problem::InvalidPrincipal
             }
+            _ if !refused(e) => Problem::NoAnswer,
             _ => Problem::Other,
         };
         IamError::Failed {
@@ -96,6 +100,15 @@ impl IamError {
 
     pub fn is(&self, problem: Problem) -> bool {
         self.problem() == Some(problem)
+    }
+
+    /// Whether the call may have taken effect: IAM gave no answer or a server error, or the
+    /// provider stopped waiting for one (cancelled, timed out).
+    pub fn may_have_acted(&self) -> bool {
+        match self {
+            IamError::Failed { problem, .. } => *problem == Problem::NoAnswer,
+            IamError::Cancelled | IamError::TimedOut { .. } => true,
+        }
     }
 
     /// The one conversion to a diagnostic: `summary` says what failed,
@@ -245,6 +258,20 @@ pub async fn find_role(iam: &Client, name: &str) -> Result<Option<RoleFacts>, Ia
             .collect(),
         inline_policy_names: inline.into_iter().collect(),
     }))
+}
+
+impl RoleFacts {
+    /// Whether this is the role a CreateRole with `settings` that started at `call_started`
+    /// created: the SDK retries a CreateRole whose answer was lost, and the retry's
+    /// `EntityAlreadyExists` then names the role its first attempt made. Same trust policy,
+    /// path and tags, and created since the call started.
+    pub fn created_by(&self, settings: &RoleSettings, call_started: SystemTime) -> bool {
+        policy::equivalent(&self.trust_policy, &settings.trust_policy)
+            && self.path == settings.path
+            && self.tags == settings.tags
+            && self.description.as_deref() == settings.description.as_deref().filter(|d| !d.is_empty())
+            && created_since(&self.create_date, call_started)
+    }
 }
 
 /// A role's ARN and trust policy (URL-decoded), read with GetRole alone.

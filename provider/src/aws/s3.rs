@@ -36,7 +36,7 @@
 //!   which exists only in us-east-1, us-west-2, eu-west-1, eu-west-2 and
 //!   ap-southeast-1. This is how Vantage learns that a new CUR file arrived.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{
@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 use tfplugin::{CancellationToken, Diagnostic};
 
 use crate::aws::clients::partition_of;
-use crate::aws::errors::{code, describe};
+use crate::aws::errors::{code, created_since, describe, refused};
 use crate::retry::{RetryError, retry_while};
 use crate::tags::Tags;
 
@@ -139,6 +139,8 @@ pub enum S3Error {
         bucket: String,
         region: String,
         message: String,
+        /// S3 refused (a 4xx): no bucket was made. Otherwise (no answer, a 5xx) it may have been.
+        refused: bool,
     },
     /// Listing or deleting objects while emptying the bucket failed.
     #[error("S3 {op} on {bucket}: {message}")]
@@ -179,6 +181,12 @@ pub enum S3Error {
 }
 
 impl S3Error {
+    /// Whether a failed [`create_bucket`] may still have made the bucket: S3 gave no answer or a
+    /// server error, or Terraform stopped the wait.
+    pub fn may_have_created(&self) -> bool {
+        matches!(self, S3Error::Cancelled | S3Error::Create { refused: false, .. })
+    }
+
     /// The diagnostic for this error: what failed and what to do.
     pub fn to_diagnostic(&self) -> Diagnostic {
         match self {
@@ -365,7 +373,9 @@ pub async fn wait_for_bucket_location(
     }
 }
 
-/// CreateBucket in `region` (a client for that region).
+/// CreateBucket in `region` (a client for that region). `BucketAlreadyOwnedByYou` for a bucket
+/// created since this call started is the SDK's retry of a CreateBucket whose answer was lost
+/// meeting the bucket its first attempt made: that counts as created.
 pub async fn create_bucket(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -380,6 +390,7 @@ pub async fn create_bucket(
                 .build(),
         );
     }
+    let started = SystemTime::now();
     let created = tokio::select! {
         r = request.send() => r,
         _ = cancel.cancelled() => return Err(S3Error::Cancelled),
@@ -387,14 +398,35 @@ pub async fn create_bucket(
     let bucket = bucket.to_string();
     match created {
         Ok(_) => Ok(()),
-        Err(e) if is_code(&e, &["BucketAlreadyOwnedByYou"]) => Err(S3Error::AlreadyOwned { bucket }),
+        Err(e) if is_code(&e, &["BucketAlreadyOwnedByYou"]) => {
+            if created_by_this_call(s3, &bucket, started).await {
+                tracing::info!(%bucket, "CreateBucket was retried after its answer was lost: adopting the bucket it created");
+                Ok(())
+            } else {
+                Err(S3Error::AlreadyOwned { bucket })
+            }
+        }
         Err(e) if is_code(&e, &["BucketAlreadyExists"]) => Err(S3Error::NameTaken { bucket }),
         Err(e) => Err(S3Error::Create {
             bucket,
             region: region.to_string(),
             message: describe(&e),
+            refused: refused(&e),
         }),
     }
+}
+
+/// Whether ListBuckets shows `bucket` created since `started`.
+async fn created_by_this_call(s3: &aws_sdk_s3::Client, bucket: &str, started: SystemTime) -> bool {
+    let Ok(listed) = s3.list_buckets().prefix(bucket).send().await else {
+        return false;
+    };
+    listed.buckets().iter().any(|b| {
+        b.name() == Some(bucket)
+            && b.creation_date()
+                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+                .is_some_and(|d| created_since(&d, started))
+    })
 }
 
 /// DeleteBucket; a bucket already gone counts as deleted. With `force` every

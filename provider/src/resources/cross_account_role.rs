@@ -11,7 +11,7 @@
 //! `ViewOnlyAccess` is attached and other attachments are left alone.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use tfplugin::schema::validators::{int_between, string};
@@ -26,11 +26,14 @@ use crate::arn::{check_policy_arn, check_principal_arn, validate_role_name, vali
 use crate::aws::iam::{self, Problem, RoleFacts, RoleSettings};
 use crate::inline_policies::{self, Ownership};
 use crate::policy::presets::VIEW_ONLY_ACCESS;
+use crate::retry::Budget;
 use crate::tags::{self, Tags};
 use crate::{moves, policy};
 
 pub const DEFAULT_NAME: &str = policy::presets::DEFAULT_ROLE_NAME;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a failed update waits to read what it left.
+const READ_AFTER_FAILURE: Duration = Duration::from_secs(10);
 
 pub struct CrossAccountRole;
 
@@ -159,6 +162,29 @@ impl CrossAccountRole {
             assume_role_policy,
             inline_policy_names: Some(remote.inline_policy_names),
             timeouts: prior.timeouts.clone(),
+        }
+    }
+
+    /// Whether the role `name` that IAM says already exists is the one this create made (see
+    /// [`iam::RoleFacts::created_by`]).
+    async fn created_by_this_call(
+        client: &aws_sdk_iam::Client,
+        name: &str,
+        wanted: &RoleSettings,
+        started: SystemTime,
+    ) -> bool {
+        matches!(iam::find_role(client, name).await, Ok(Some(remote)) if remote.created_by(wanted, started))
+    }
+
+    /// The role as IAM holds it after a failed update, read with `prior`'s configured values;
+    /// `None` when it cannot be read within a few seconds (Terraform then keeps the prior state,
+    /// and the next refresh reads it).
+    async fn read_after_failure(ctx: &Ctx<ProviderData>, name: &str, prior: &RoleModel) -> Option<RoleModel> {
+        let client = ctx.provider().aws.iam().await;
+        let found = tokio::time::timeout(READ_AFTER_FAILURE, iam::find_role(client, name)).await;
+        match found {
+            Ok(Ok(Some(remote))) => Some(Self::state_from_remote(ctx, name, remote, prior)),
+            _ => None,
         }
     }
 
@@ -388,10 +414,24 @@ impl Resource<ProviderData> for CrossAccountRole {
 
     async fn create(&self, ctx: &Ctx<ProviderData>, planned: RoleModel) -> Result<RoleModel, ApplyError<RoleModel>> {
         let name = planned.name().to_string();
-        let timeout = planned.timeouts().create_or(DEFAULT_TIMEOUT);
+        // `timeouts.create` bounds the whole create: each step gets what the earlier ones left.
+        let budget = Budget::new(planned.timeouts().create_or(DEFAULT_TIMEOUT));
         let client = ctx.provider().aws.iam().await;
-        match iam::create_role(client, ctx.cancellation(), timeout, &name, &settings(&planned)).await {
+        let wanted = settings(&planned);
+        // What is known once the role exists; returned as partial state from here on.
+        let mut partial = planned.clone();
+        partial.id = Some(name.clone());
+        partial.managed_policy_arns = Some(BTreeSet::new());
+        partial.inline_policy_names = Some(BTreeSet::new());
+        let started = SystemTime::now();
+        match iam::create_role(client, ctx.cancellation(), budget.left(), &name, &wanted).await {
             Ok(()) => {}
+            Err(e)
+                if e.is(Problem::AlreadyExists)
+                    && Self::created_by_this_call(client, &name, &wanted, started).await =>
+            {
+                tracing::info!(role = %name, "CreateRole was retried after its answer was lost: adopting the role it created");
+            }
             Err(e) if e.is(Problem::AlreadyExists) => {
                 return Err(Diagnostic::error(
                     "IAM role already exists",
@@ -406,22 +446,23 @@ impl Resource<ProviderData> for CrossAccountRole {
                 .into());
             }
             Err(e) => {
-                return Err(e
-                    .to_diagnostic(
-                        "Creating the IAM role failed",
-                        "Check that `vantage_principal_arn` names an existing principal.",
-                    )
-                    .into());
+                let d = e.to_diagnostic(
+                    "Creating the IAM role failed",
+                    "Check that `vantage_principal_arn` names an existing principal.",
+                );
+                // The role may exist (the answer was lost, or Terraform stopped the wait): keep it
+                // in state, where the next refresh finds it or drops it.
+                return Err(if e.may_have_acted() {
+                    ApplyError::with_partial_state(partial, d)
+                } else {
+                    d.into()
+                });
             }
         }
 
         // From here on the role exists: every failure returns it as partial state.
-        let mut partial = planned.clone();
-        partial.id = Some(name.clone());
-        partial.managed_policy_arns = Some(BTreeSet::new());
-        partial.inline_policy_names = Some(BTreeSet::new());
         for arn in planned.managed_policy_arns.clone().unwrap_or_default() {
-            if let Err(e) = iam::attach_managed_policy(client, ctx.cancellation(), timeout, &name, &arn).await {
+            if let Err(e) = iam::attach_managed_policy(client, ctx.cancellation(), budget.left(), &name, &arn).await {
                 let d = e
                     .to_diagnostic(
                         &format!("Attaching {arn} failed"),
@@ -434,7 +475,7 @@ impl Resource<ProviderData> for CrossAccountRole {
                 set.insert(arn.clone());
             }
         }
-        match Self::read_back(ctx, &name, &planned, timeout).await {
+        match Self::read_back(ctx, &name, &planned, budget.left()).await {
             Ok(state) => Ok(state),
             Err(d) => Err(ApplyError::with_partial_state(partial, d)),
         }
@@ -466,14 +507,19 @@ impl Resource<ProviderData> for CrossAccountRole {
         )
         .await
         .unwrap_or(Err(iam::IamError::TimedOut { waited: timeout }));
-        changed.map_err(|e| {
+        if let Err(e) = changed {
             let hint = if e.is(Problem::InvalidPrincipal) {
                 "Check that `vantage_principal_arn` names an existing principal."
             } else {
                 "The next plan shows what was applied before it ended."
             };
-            ApplyError::from(e.to_diagnostic("Updating the IAM role failed", hint))
-        })?;
+            let d = e.to_diagnostic("Updating the IAM role failed", hint);
+            // Some changes may have been made before the failure: the state says what IAM holds.
+            return Err(match Self::read_after_failure(ctx, &name, &prior).await {
+                Some(state) => ApplyError::with_partial_state(state, d),
+                None => d.into(),
+            });
+        }
         if planned.exclusive_inline_policies == Some(true) {
             let managed = planned.inline_policies.clone().unwrap_or_default();
             let current = prior.inline_policy_names.clone().unwrap_or_default();

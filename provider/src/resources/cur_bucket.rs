@@ -414,12 +414,8 @@ impl Resource<ProviderData> for CurBucket {
         let region = planned.region().unwrap_or("us-east-1").to_string();
         let timeout = planned.timeouts().create_or(DEFAULT_TIMEOUT);
         let client = ctx.provider().aws.s3(Some(&region)).await;
-        s3::create_bucket(&client, &bucket, &region, ctx.cancellation())
-            .await
-            .map_err(diagnostic)?;
-
-        // From here on the bucket exists: a failure returns what was done as
-        // partial state, so the next apply continues and nothing is orphaned.
+        // Once the bucket exists a failure returns what was done as partial state, so the next
+        // apply continues and nothing is orphaned.
         let mut done = CurBucketModel {
             id: Some(bucket.clone()),
             region: Some(region.clone()),
@@ -431,6 +427,15 @@ impl Resource<ProviderData> for CurBucket {
             tags_all: Some(Tags::new()),
             ..planned.clone()
         };
+        if let Err(e) = s3::create_bucket(&client, &bucket, &region, ctx.cancellation()).await {
+            // The bucket may exist (the answer was lost, or Terraform stopped the wait): the next
+            // refresh finds it or drops it.
+            return Err(if e.may_have_created() {
+                ApplyError::with_partial_state(done, diagnostic(e))
+            } else {
+                ApplyError::from(diagnostic(e))
+            });
+        }
         let writer = Self::writer(ctx, client, &planned, timeout);
         writer.block_public_access().await.map_err(partial(&done))?;
         done.public_access_block = Some(PublicAccessBlock::ALL_ON);

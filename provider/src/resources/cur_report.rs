@@ -26,6 +26,7 @@ use crate::aws::cur::{
     ARTIFACTS, COMPRESSIONS, Choices, Cur, CurError, FORMATS, Report, ReportDefinition, S3_REGIONS, SCHEMA_ELEMENTS,
     Setting, TIME_UNITS, VERSIONING, report_arn, rule_violations,
 };
+use crate::retry::Budget;
 use crate::tags::{self, Tags};
 use crate::{ProviderData, moves};
 
@@ -398,24 +399,39 @@ impl Resource<ProviderData> for CurReport {
         ctx: &Ctx<ProviderData>,
         planned: CurReportModel,
     ) -> Result<CurReportModel, ApplyError<CurReportModel>> {
-        let timeout = planned.timeouts().create_or(DEFAULT_TIMEOUT);
+        // `timeouts.create` bounds the whole create: the put gets what finding the region left.
+        let budget = Budget::new(planned.timeouts().create_or(DEFAULT_TIMEOUT));
         let name = planned.name().to_string();
         let region =
-            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), timeout).await?;
+            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), budget.left()).await?;
         let tags = planned.tags_all.clone().unwrap_or_default();
-        Self::cur(ctx)
-            .put_report_definition(&planned.definition(&region), &tags, timeout)
-            .await
-            .map_err(diagnostic)?;
-        let caller = ctx.provider().aws.caller().await?;
-        Ok(CurReportModel {
+        let mut created = CurReportModel {
             id: Some(name.clone()),
-            arn: Some(report_arn(&caller.partition, &caller.account_id, &name)),
-            bucket_region: Some(region),
+            arn: None,
+            bucket_region: Some(region.clone()),
             last_delivery: None,
             last_status: None,
-            ..planned
-        })
+            ..planned.clone()
+        };
+        let put = Self::cur(ctx)
+            .put_report_definition(&planned.definition(&region), &tags, budget.left())
+            .await;
+        if let Err(e) = put {
+            // The report may exist (the answer was lost, or Terraform stopped the wait): the next
+            // refresh finds it or drops it.
+            return Err(if e.may_have_acted() {
+                ApplyError::with_partial_state(created, diagnostic(e))
+            } else {
+                ApplyError::from(diagnostic(e))
+            });
+        }
+        // The report exists: without the account for its ARN it is still state.
+        let caller = match ctx.provider().aws.caller().await {
+            Ok(caller) => caller,
+            Err(d) => return Err(ApplyError::with_partial_state(created, d)),
+        };
+        created.arn = Some(report_arn(&caller.partition, &caller.account_id, &name));
+        Ok(created)
     }
 
     async fn read(
@@ -433,35 +449,46 @@ impl Resource<ProviderData> for CurReport {
         prior: CurReportModel,
         planned: CurReportModel,
     ) -> Result<CurReportModel, ApplyError<CurReportModel>> {
-        let timeout = planned.timeouts().update_or(DEFAULT_TIMEOUT);
+        let budget = Budget::new(planned.timeouts().update_or(DEFAULT_TIMEOUT));
         let name = planned.name().to_string();
         let region =
-            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), timeout).await?;
+            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), budget.left()).await?;
         let cur = Self::cur(ctx);
         let mut resolved = planned.clone();
         resolved.bucket_region = Some(region.clone());
         if resolved.definition_fields() != prior.definition_fields() {
-            cur.modify_report_definition(&resolved.definition(&region), timeout)
+            cur.modify_report_definition(&resolved.definition(&region), budget.left())
                 .await
                 .map_err(diagnostic)?;
         }
-        let (set, remove) = tags::diff(
-            prior.tags_all.as_ref().unwrap_or(&Tags::new()),
-            planned.tags_all.as_ref().unwrap_or(&Tags::new()),
-        );
-        if !remove.is_empty() {
-            cur.untag_report(&name, remove).await.map_err(diagnostic)?;
-        }
-        if !set.is_empty() {
-            cur.tag_report(&name, &set).await.map_err(diagnostic)?;
-        }
-        Ok(CurReportModel {
-            id: Some(name),
+        let updated = CurReportModel {
+            id: Some(name.clone()),
             arn: prior.arn.clone(),
             last_delivery: prior.last_delivery.clone(),
             last_status: prior.last_status.clone(),
             ..resolved
-        })
+        };
+        // The definition is in place: a tagging failure keeps it, with the tags as they were.
+        let untagged = || CurReportModel {
+            tags: prior.tags.clone(),
+            tags_all: prior.tags_all.clone(),
+            ..updated.clone()
+        };
+        let (set, remove) = tags::diff(
+            prior.tags_all.as_ref().unwrap_or(&Tags::new()),
+            planned.tags_all.as_ref().unwrap_or(&Tags::new()),
+        );
+        if !remove.is_empty()
+            && let Err(e) = cur.untag_report(&name, remove).await
+        {
+            return Err(ApplyError::with_partial_state(untagged(), diagnostic(e)));
+        }
+        if !set.is_empty()
+            && let Err(e) = cur.tag_report(&name, &set).await
+        {
+            return Err(ApplyError::with_partial_state(untagged(), diagnostic(e)));
+        }
+        Ok(updated)
     }
 
     async fn delete(&self, ctx: &Ctx<ProviderData>, prior: CurReportModel) -> Result<(), Diagnostics> {

@@ -355,11 +355,12 @@ impl Resource<ProviderData> for RolePolicy {
         planned: RolePolicyModel,
     ) -> Result<RolePolicyModel, ApplyError<RolePolicyModel>> {
         let timeout = planned.timeouts.clone().unwrap_or_default().create_or(DEFAULT_TIMEOUT);
-        put(ctx, &planned, timeout).await?;
-        Ok(RolePolicyModel {
+        let created = RolePolicyModel {
             id: Some(format!("{}:{}", planned.role, planned.name)),
-            ..planned
-        })
+            ..planned.clone()
+        };
+        put(ctx, &planned, timeout, Some(&created)).await?;
+        Ok(created)
     }
 
     async fn read(
@@ -396,7 +397,7 @@ impl Resource<ProviderData> for RolePolicy {
         planned: RolePolicyModel,
     ) -> Result<RolePolicyModel, ApplyError<RolePolicyModel>> {
         let timeout = planned.timeouts.clone().unwrap_or_default().update_or(DEFAULT_TIMEOUT);
-        put(ctx, &planned, timeout).await?;
+        put(ctx, &planned, timeout, None).await?;
         Ok(planned)
     }
 
@@ -492,10 +493,13 @@ fn cur_retrieval_bucket(doc: &str) -> Option<String> {
     (!bucket.is_empty() && !bucket.contains('/')).then(|| bucket.to_string())
 }
 
+/// PutRolePolicy after the guards. `created` is the state of a create: kept in state when the
+/// put may have taken effect without an answer (lost, 5xx, Ctrl-C), so the policy is not orphaned.
 async fn put(
     ctx: &Ctx<ProviderData>,
     planned: &RolePolicyModel,
     timeout: Duration,
+    created: Option<&RolePolicyModel>,
 ) -> Result<(), ApplyError<RolePolicyModel>> {
     let document = planned.policy.as_deref().unwrap_or_default();
     // A policy unknown at plan time (built from other resources' values)
@@ -558,7 +562,11 @@ async fn put(
             Some(Problem::NotFound) => format!("Role {:?} does not exist.", planned.role),
             _ => String::new(),
         };
-        e.to_diagnostic("Could not put the inline policy", &hint).into()
+        let d = e.to_diagnostic("Could not put the inline policy", &hint);
+        match created {
+            Some(state) if e.may_have_acted() => ApplyError::with_partial_state(state.clone(), d),
+            _ => d.into(),
+        }
     })
 }
 

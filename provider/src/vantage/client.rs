@@ -68,7 +68,8 @@ pub struct Attempts {
     /// Requests sent, waits for a rate limit included.
     pub sent: u32,
     /// Attempts without a clear answer (a 5xx other than 503, a timeout, a
-    /// dropped connection): Vantage may have acted on them.
+    /// dropped connection, Terraform's cancellation while one was out):
+    /// Vantage may have acted on them.
     pub unclear: u32,
 }
 
@@ -343,7 +344,11 @@ impl VantageClient {
             attempts.sent += 1;
             let outcome = tokio::select! {
                 r = request.send() => r,
-                _ = cancel.cancelled() => return Err(VantageError::Cancelled { endpoint }),
+                _ = cancel.cancelled() => {
+                    // The request may have reached Vantage.
+                    attempts.unclear += 1;
+                    return Err(VantageError::Cancelled { endpoint });
+                }
             };
             let last_try = failed + 1 >= self.retry.attempts;
             let retry_after = match outcome {
@@ -352,7 +357,10 @@ impl VantageClient {
                     let headers = response.headers().clone();
                     let text = tokio::select! {
                         t = response.text() => t.unwrap_or_default(),
-                        _ = cancel.cancelled() => return Err(VantageError::Cancelled { endpoint }),
+                        _ = cancel.cancelled() => {
+                            attempts.unclear += 1;
+                            return Err(VantageError::Cancelled { endpoint });
+                        }
                     };
                     if status.is_success() {
                         return Ok(text);

@@ -12,7 +12,7 @@
 //! because IAM has not propagated the role, until the caller's timeout.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +30,8 @@ const V1_PATH: &str = "/v1/integrations/aws";
 const LIST_LIMIT: usize = 1000;
 /// Pages of the shared v2 listing before falling back to one call per integration.
 const MAX_LIST_PAGES: u32 = 10;
+/// How long a registration whose answer was lost may take to find the integration it made.
+const RESOLVE_BOUND: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------------
 // Wire types
@@ -391,6 +393,25 @@ fn classify(e: VantageError) -> Failure {
     }
 }
 
+/// Whether a failed POST surely or possibly registered without an answer the provider could
+/// use: a 2xx answer that did not decode, or Terraform stopping the wait while a request was
+/// out or after one got no clear answer (`unclear`). A stop before any request reached Vantage
+/// is not: nothing was registered, and nothing more is sent.
+fn acted_without_answer(e: &RetryError<Failure>, unclear: bool) -> bool {
+    match e {
+        RetryError::Cancelled
+        | RetryError::Failed {
+            error: Failure::Final(VantageError::Cancelled { .. }),
+            ..
+        } => unclear,
+        RetryError::Failed {
+            error: Failure::Final(VantageError::Decode { .. }),
+            ..
+        } => true,
+        _ => false,
+    }
+}
+
 /// The error for a write that failed for good; `id` is the integration a `PUT` targets.
 fn write_error(op: Operation, id: Option<i32>, e: VantageError, attempts: u32) -> RegistrationError {
     match e {
@@ -564,14 +585,15 @@ impl<'a> Integrations<'a> {
                 });
             }
             Err(e) => {
-                return Err(failed(
-                    Operation::Register,
-                    role_arn,
-                    None,
-                    e,
-                    written.attempts,
-                    timeout,
-                ));
+                let acted = acted_without_answer(&e, written.unclear);
+                let error = failed(Operation::Register, role_arn, None, e, written.attempts, timeout);
+                if acted && let Some(registration) = self.registration_of(role_arn, &body).await {
+                    return Err(RegistrationError::Incomplete {
+                        registration: Box::new(registration),
+                        source: Box::new(error),
+                    });
+                }
+                return Err(error);
             }
         };
         let registration = Registration::from_wire(created, || self.endpoint(&Method::POST, V1_PATH))?;
@@ -580,6 +602,35 @@ impl<'a> Integrations<'a> {
             registration: registration.with_status(status),
             adopted: false,
         })
+    }
+
+    /// The integration of `role_arn` after a registration that may have been made without an
+    /// answer the provider could use: one more POST of `body`, outside Terraform's cancellation
+    /// and bounded to [`RESOLVE_BOUND`], whose 409 names the integration (Vantage never registers
+    /// a role twice), or which registers it if the first request never arrived. Either way the
+    /// state can then hold it instead of leaving it orphaned.
+    async fn registration_of(&self, role_arn: &str, body: &Credential) -> Option<Registration> {
+        let uncancelled = CancellationToken::new();
+        let own = Integrations::new(self.vantage, self.cache, &uncancelled);
+        let resolved = async {
+            let (answer, _) = own
+                .vantage
+                .write::<_, Credential>(&uncancelled, Method::POST, V1_PATH, body, Repeat::IfNotActed)
+                .await;
+            let id = match answer.map_err(classify) {
+                Ok(created) => i32::try_from(created.id?).ok()?,
+                Err(Failure::Conflict { existing, .. }) => existing?,
+                Err(_) => return None,
+            };
+            let found = own.read_v1(id).await.ok()??;
+            (found.role_arn == role_arn).then_some(found)
+        };
+        let found = tokio::time::timeout(RESOLVE_BOUND, resolved).await.ok()??;
+        tracing::info!(
+            id = found.id,
+            "the registration's answer was lost: found the integration it made"
+        );
+        Some(found)
     }
 
     /// Takes over integration `id`, registered by an attempt whose answer was lost.
@@ -794,15 +845,19 @@ impl<'a> Integrations<'a> {
         };
         let sent = AtomicU32::new(0);
         let unclear = AtomicU32::new(0);
-        let (sent_ref, unclear_ref, method_ref) = (&sent, &unclear, &method);
+        // Set while a request is out: still set if Terraform's cancellation dropped it midway.
+        let in_flight = AtomicBool::new(false);
+        let (sent_ref, unclear_ref, in_flight_ref, method_ref) = (&sent, &unclear, &in_flight, &method);
         let result = retry_while(
             self.cancel,
             timeout,
             move || async move {
+                in_flight_ref.store(true, Ordering::Relaxed);
                 let (result, attempts) = self
                     .vantage
                     .write::<_, Credential>(self.cancel, method_ref.clone(), path, body, repeat)
                     .await;
+                in_flight_ref.store(false, Ordering::Relaxed);
                 sent_ref.fetch_add(attempts.sent, Ordering::Relaxed);
                 unclear_ref.fetch_add(attempts.unclear, Ordering::Relaxed);
                 result.map_err(classify)
@@ -813,7 +868,7 @@ impl<'a> Integrations<'a> {
         Written {
             result,
             attempts: sent.load(Ordering::Relaxed),
-            unclear: unclear.load(Ordering::Relaxed) > 0,
+            unclear: unclear.load(Ordering::Relaxed) > 0 || in_flight.load(Ordering::Relaxed),
         }
     }
 }
