@@ -75,6 +75,13 @@ enum Task {
         /// Also time a release build of all dependencies in a fresh target directory (~15+ min).
         #[arg(long)]
         cold_build: bool,
+        /// Also time a release build of our own crates (cleans them first, ~1.5 min).
+        #[arg(long)]
+        build_time: bool,
+        /// Numbers of provider configurations to run hashicorp/aws at, comma-separated; each
+        /// runs only while the machine's memory allows (~530 MB per process, at most 20 at once).
+        #[arg(long, value_delimiter = ',', default_value = "10")]
+        aws_configurations: Vec<usize>,
     },
     /// Create <target>/devstack-venv with moto, the local AWS emulator.
     DevstackSetup,
@@ -114,6 +121,19 @@ fn main() -> anyhow::Result<()> {
         }),
         Task::IamTable => iam_table::run(&root),
         Task::Fuzz { seconds, target } => fuzz::run_fuzz(&root, fuzz::Options { seconds, target }),
-        Task::Bench { quick, cold_build } => bench::run_bench(&root, bench::Options { quick, cold_build }),
+        Task::Bench {
+            quick,
+            cold_build,
+            build_time,
+            aws_configurations,
+        } => bench::run_bench(
+            &root,
+            bench::Options {
+                quick,
+                cold_build,
+                build_time,
+                aws_configurations,
+            },
+        ),
     }
 }

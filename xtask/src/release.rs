@@ -307,9 +307,8 @@ pub fn run_release(root: &Path, options: ReleaseOptions) -> anyhow::Result<()> {
     let binary = std::fs::read(&bin).with_context(|| format!("reading {}", bin.display()))?;
     let platform = crate::util::terraform_platform();
 
-    let zip_name = provider_packaging::zip_name(version, &platform);
+    let (zip_name, zip) = registry_zip(&binary)?;
     let entry = provider_packaging::binary_name(version);
-    let zip = provider_packaging::zip_binary(&entry, &binary)?;
     write(&out.join(&zip_name), &zip)?;
     let sums_name = provider_packaging::sha256sums_name(version);
     let sums = provider_packaging::sha256sums(&[(zip_name.clone(), zip.clone())]);
@@ -353,6 +352,15 @@ pub fn run_release(root: &Path, options: ReleaseOptions) -> anyhow::Result<()> {
         eprintln!("      {platform}: {why}");
     }
     Ok(())
+}
+
+/// The registry zip of `binary` for this platform, and its file name: what
+/// `release` writes and what `bench` installs from a filesystem mirror.
+pub fn registry_zip(binary: &[u8]) -> anyhow::Result<(String, Vec<u8>)> {
+    let version = crate::install::VERSION;
+    let name = provider_packaging::zip_name(version, &crate::util::terraform_platform());
+    let zip = provider_packaging::zip_binary(&provider_packaging::binary_name(version), binary)?;
+    Ok((name, zip))
 }
 
 fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
