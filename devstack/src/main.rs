@@ -57,6 +57,12 @@ struct Cli {
     #[arg(long, value_name = "PATH", conflicts_with = "aws_upstream")]
     moto_python: Option<PathBuf>,
 
+    /// Start moto without AWS's managed policies (ViewOnlyAccess, ...), so that its first
+    /// call in an account costs milliseconds instead of about a second: for runs over
+    /// hundreds of accounts that attach none (`cargo xtask bench`).
+    #[arg(long, conflicts_with = "aws_upstream")]
+    moto_without_managed_policies: bool,
+
     /// CUR report definitions per account before ReportLimitReachedException.
     #[arg(long, value_name = "N", default_value_t = 5)]
     cur_report_limit: usize,
@@ -139,7 +145,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // moto's parent-death signal requires (see aws/moto.rs).
     let moto = match &cli.aws_upstream {
         Some(_) => None,
-        None => Some(Moto::start(&Python::choose(cli.moto_python.clone())).await?),
+        None => Some(
+            Moto::start(
+                &Python::choose(cli.moto_python.clone()),
+                !cli.moto_without_managed_policies,
+            )
+            .await?,
+        ),
     };
     let upstream_url = match (&moto, &cli.aws_upstream) {
         (Some(moto), _) => moto.url.clone(),
