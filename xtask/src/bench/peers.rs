@@ -8,8 +8,8 @@ use std::process::Command;
 pub const AWS_VERSION: &str = "5.100.0";
 pub const AWS_PATH: &str = "registry.terraform.io/hashicorp/aws/5.100.0";
 
-/// Set to a mirror root to skip the search.
-pub const MIRROR_ENV: &str = "VANTAGE_BENCH_AWS_PROVIDER_MIRROR";
+/// Set to a mirror root to skip the search (the acceptance tests read it too).
+pub const MIRROR_ENV: &str = "VANTAGE_ACC_AWS_PROVIDER_MIRROR";
 
 pub fn aws_binary_name() -> String {
     format!("terraform-provider-aws_v{AWS_VERSION}_x5")

@@ -148,7 +148,7 @@ mod tests {
             aws: s(&[6.0]),
             floor: s(&[0.15]),
         };
-        assert_eq!(row.ratio_to_aws(), Some(0.05));
+        assert!((row.ratio_to_aws().expect("aws") - 0.05).abs() < 1e-9);
         assert!((row.ratio_to_floor().expect("floor") - 2.0).abs() < 1e-9);
         let table = markdown(&[row.clone()]);
         assert!(
