@@ -6,14 +6,13 @@
 //! A missing hashicorp/aws fails the test with what to install, never skips it.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::aws::{ACCESS_KEY, REGION, SECRET_KEY};
 use crate::{Devstack, Run, SOURCE_ADDRESS, Workspace, binaries_dir};
 
 /// The hashicorp/aws release the machine image carries.
-pub const AWS_PROVIDER_VERSION: &str = "5.100.0";
+pub const AWS_PROVIDER_VERSION: &str = provider_packaging::hashicorp_aws::VERSION;
 
 /// Vantage's official provider, as `moved` blocks and state name it.
 pub const VANTAGE_OFFICIAL_SOURCE: &str = "registry.terraform.io/vantage-sh/vantage";
@@ -73,70 +72,17 @@ pub fn vantage_cur2_columns() -> Vec<&'static str> {
     VANTAGE_CUR2_COLUMNS_TEXT.split(", ").collect()
 }
 
-const MIRROR_ENV: &str = "VANTAGE_ACC_AWS_PROVIDER_MIRROR";
-
-/// `<mirror>/registry.terraform.io/hashicorp/aws/<version>/<os_arch>/<binary>` sits this deep.
-const MIRROR_DEPTH: usize = 5;
-
 fn binary_name() -> String {
-    format!("terraform-provider-aws_v{AWS_PROVIDER_VERSION}_x5")
+    provider_packaging::hashicorp_aws::binary_name()
 }
 
-fn holds_aws_provider(mirror: &Path) -> bool {
-    mirror
-        .join("registry.terraform.io/hashicorp/aws")
-        .join(AWS_PROVIDER_VERSION)
-        .join("linux_amd64")
-        .join(binary_name())
-        .is_file()
-}
-
-/// The root of a filesystem mirror holding hashicorp/aws: `$VANTAGE_ACC_AWS_PROVIDER_MIRROR`,
-/// else the usual plugin directories, else wherever `find` sees the binary on this filesystem.
+/// The root of a filesystem mirror holding hashicorp/aws (`provider_packaging::hashicorp_aws`
+/// says where it looks); a missing one fails the test with how to make one.
 pub fn aws_provider_mirror() -> &'static Path {
     static MIRROR: OnceLock<PathBuf> = OnceLock::new();
     MIRROR.get_or_init(|| {
-        if let Some(dir) = std::env::var_os(MIRROR_ENV) {
-            let dir = PathBuf::from(dir);
-            assert!(
-                holds_aws_provider(&dir),
-                "{MIRROR_ENV}={} holds no registry.terraform.io/hashicorp/aws/{AWS_PROVIDER_VERSION}/linux_amd64/{}",
-                dir.display(),
-                binary_name()
-            );
-            return dir;
-        }
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-        let candidates = [
-            PathBuf::from("/opt/tf-plugins"),
-            home.join(".terraform.d/plugins"),
-            home.join(".local/share/terraform/plugins"),
-            PathBuf::from("/usr/local/share/terraform/plugins"),
-            PathBuf::from("/usr/share/terraform/plugins"),
-        ];
-        if let Some(dir) = candidates.into_iter().find(|d| holds_aws_provider(d)) {
-            return dir;
-        }
-        let found = Command::new("find")
-            .args(["/", "-xdev", "-name", &binary_name(), "-path", "*/hashicorp/aws/*"])
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()
-            .and_then(|out| {
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .map(PathBuf::from)
-                    .find_map(|bin| bin.ancestors().nth(MIRROR_DEPTH).map(Path::to_path_buf))
-            });
-        match found {
-            Some(dir) if holds_aws_provider(&dir) => dir,
-            _ => panic!(
-                "hashicorp/aws {AWS_PROVIDER_VERSION} is required for the tests that run it beside this provider, \
-                 and no filesystem mirror holding it was found. Make one on a machine with internet access \
-                 (`terraform providers mirror -platform=linux_amd64 <dir>` in a configuration requiring \
-                 hashicorp/aws = \"{AWS_PROVIDER_VERSION}\"), copy it here and set {MIRROR_ENV}=<dir>."
-            ),
-        }
+        provider_packaging::hashicorp_aws::find_mirror("linux_amd64")
+            .unwrap_or_else(|why| panic!("{why} (the tests that run hashicorp/aws beside this provider need it)"))
     })
 }
 

@@ -2,7 +2,10 @@
 //! serves them, and the hashes Terraform records in `.terraform.lock.hcl`.
 //!
 //! Shared by `cargo xtask release` and the acceptance tests' network mirror,
-//! so the test installs exactly what a release ships.
+//! so the test installs exactly what a release ships; and where the machine's
+//! mirror of hashicorp/aws is ([`hashicorp_aws`]).
+
+pub mod hashicorp_aws;
 
 use std::io::Write;
 

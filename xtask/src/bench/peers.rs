@@ -1,67 +1,14 @@
-//! hashicorp/aws, the provider users would pick instead: where the machine
-//! image's filesystem mirror holds it (`../shared/reference/peers.md`), and its
-//! provider block against the devstack.
+//! hashicorp/aws, the provider users would pick instead: the machine image's
+//! filesystem mirror of it (found by `provider_packaging::hashicorp_aws`), and
+//! its provider block against the devstack.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-pub const AWS_VERSION: &str = "5.100.0";
-pub const AWS_PATH: &str = "registry.terraform.io/hashicorp/aws/5.100.0";
-
-/// Set to a mirror root to skip the search (the acceptance tests read it too).
-pub const MIRROR_ENV: &str = "VANTAGE_ACC_AWS_PROVIDER_MIRROR";
-
-pub fn aws_binary_name() -> String {
-    format!("terraform-provider-aws_v{AWS_VERSION}_x5")
-}
-
-fn holds_aws(mirror: &Path) -> bool {
-    mirror
-        .join(AWS_PATH)
-        .join(crate::util::terraform_platform())
-        .join(aws_binary_name())
-        .is_file()
-}
+pub use provider_packaging::hashicorp_aws::{
+    MIRROR_PATH as AWS_PATH, VERSION as AWS_VERSION, binary_name as aws_binary_name,
+};
 
 /// The mirror root holding hashicorp/aws, or why it is not there and how to get it.
-pub fn find_mirror() -> Result<PathBuf, String> {
-    if let Some(dir) = std::env::var_os(MIRROR_ENV).map(PathBuf::from) {
-        return if holds_aws(&dir) {
-            Ok(dir)
-        } else {
-            Err(format!("{MIRROR_ENV}={} holds no {AWS_PATH}", dir.display()))
-        };
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-    let candidates = [
-        PathBuf::from("/opt/tf-plugins"),
-        home.join(".terraform.d/plugins"),
-        home.join(".local/share/terraform/plugins"),
-        PathBuf::from("/usr/local/share/terraform/plugins"),
-        PathBuf::from("/usr/share/terraform/plugins"),
-    ];
-    if let Some(dir) = candidates.into_iter().find(|d| holds_aws(d)) {
-        return Ok(dir);
-    }
-    // `<mirror>/registry.terraform.io/hashicorp/aws/<version>/<os_arch>/<binary>`.
-    let found = Command::new("find")
-        .args(["/", "-xdev", "-name", &aws_binary_name(), "-path", "*/hashicorp/aws/*"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()
-        .and_then(|out| {
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter_map(|bin| Path::new(bin).ancestors().nth(5).map(Path::to_path_buf))
-                .find(|dir| holds_aws(dir))
-        });
-    found.ok_or_else(|| {
-        format!(
-            "hashicorp/aws {AWS_VERSION} was not found in a filesystem mirror. Make one on a machine with \
-             internet access (`terraform providers mirror -platform=linux_amd64 <dir>` in a configuration \
-             requiring hashicorp/aws = \"{AWS_VERSION}\"), copy it here and set {MIRROR_ENV}=<dir>"
-        )
-    })
+pub fn find_mirror() -> Result<std::path::PathBuf, String> {
+    provider_packaging::hashicorp_aws::find_mirror(&crate::util::terraform_platform())
 }
 
 /// hashicorp/aws against the devstack's AWS front door; in `account` through
