@@ -251,33 +251,16 @@ pub fn run(world: &World, ours_ks: &[usize], aws_ks: &[usize], quick: bool) -> a
         });
     }
     for row in &rows {
-        eprintln!(
-            "    {}",
-            report::markdown(std::slice::from_ref(row))
-                .lines()
-                .last()
-                .unwrap_or_default()
-        );
+        report::print_row(row);
     }
     Ok((Value::Object(results), rows))
 }
 
 /// `(K, MB per configuration)` of one tool, for the chart.
 pub fn memory_series(configurations: &Value, tool: &str) -> Vec<(f64, f64)> {
-    let Some(map) = configurations[tool].as_object() else {
-        return Vec::new();
-    };
-    let mut points: Vec<(f64, f64)> = map
-        .iter()
-        .filter_map(|(k, v)| {
-            Some((
-                k.parse().ok()?,
-                v["summed_peak_rss_mb_per_configuration_plan"]["median"].as_f64()?,
-            ))
-        })
-        .collect();
-    points.sort_by(|a, b| a.0.total_cmp(&b.0));
-    points
+    report::points(&configurations[tool], |v| {
+        v["summed_peak_rss_mb_per_configuration_plan"]["median"].as_f64()
+    })
 }
 
 #[cfg(test)]

@@ -62,13 +62,7 @@ pub fn run(world: &World, binary: &Path, reps: usize, with_aws: bool) -> anyhow:
         aws: aws.as_deref().and_then(report::wall),
         floor: report::wall(&floor),
     };
-    eprintln!(
-        "    {}",
-        report::markdown(std::slice::from_ref(&row))
-            .lines()
-            .last()
-            .unwrap_or_default()
-    );
+    report::print_row(&row);
     let json = serde_json::json!({
         report::OURS: report::runs_json(&ours),
         report::AWS: aws.as_deref().map(report::runs_json),

@@ -265,13 +265,7 @@ pub fn run(world: &World, root: &Path, quick: bool, with_aws: bool) -> anyhow::R
         },
     ];
     for row in &rows {
-        eprintln!(
-            "    {}",
-            report::markdown(std::slice::from_ref(row))
-                .lines()
-                .last()
-                .unwrap_or_default()
-        );
+        report::print_row(row);
     }
     Ok((Value::Object(results), rows))
 }

@@ -91,6 +91,25 @@ pub fn markdown(rows: &[Row]) -> String {
     out
 }
 
+/// `(x, y)` for a chart from results keyed by x (`"100"`, `"500"`), sorted by x;
+/// entries without a y are left out.
+pub fn points(by_x: &Value, y: impl Fn(&Value) -> Option<f64>) -> Vec<(f64, f64)> {
+    let Some(map) = by_x.as_object() else {
+        return Vec::new();
+    };
+    let mut points: Vec<(f64, f64)> = map.iter().filter_map(|(x, v)| Some((x.parse().ok()?, y(v)?))).collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    points
+}
+
+/// One row as a progress line, while the bench runs.
+pub fn print_row(row: &Row) {
+    eprintln!(
+        "    {}",
+        markdown(std::slice::from_ref(row)).lines().last().unwrap_or_default()
+    );
+}
+
 /// Repeated runs of one job with one tool, as results.json keeps them.
 pub fn runs_json(runs: &[Measured]) -> Value {
     let pick = |f: &dyn Fn(&Measured) -> f64| {
@@ -150,7 +169,7 @@ mod tests {
         };
         assert!((row.ratio_to_aws().expect("aws") - 0.05).abs() < 1e-9);
         assert!((row.ratio_to_floor().expect("floor") - 2.0).abs() < 1e-9);
-        let table = markdown(&[row.clone()]);
+        let table = markdown(std::slice::from_ref(&row));
         assert!(
             table.contains("| plan | 0.300 s (0.200-0.400) | 6.000 s | 0.150 s | 1/20.0 | x2.00 |"),
             "{table}"

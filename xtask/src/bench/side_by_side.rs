@@ -186,13 +186,7 @@ pub fn run(world: &World, sizes: &[usize], quick: bool, with_aws: bool) -> anyho
                 aws: find(Tool::Aws).and_then(|r| report::wall(&r[i])),
                 floor: find(Tool::Floor).and_then(|r| report::wall(&r[i])),
             };
-            eprintln!(
-                "    {}",
-                report::markdown(std::slice::from_ref(&row))
-                    .lines()
-                    .last()
-                    .unwrap_or_default()
-            );
+            report::print_row(&row);
             ratios.insert((*key).to_string(), row.to_json());
             rows.push(row);
         }
@@ -223,15 +217,7 @@ pub fn provider_cpu_share(side_by_side: &Value, n: usize) -> Option<f64> {
 
 /// `(N, median seconds)` of one tool's phase, for the chart.
 pub fn series(side_by_side: &Value, tool: &str, phase: &str) -> Vec<(f64, f64)> {
-    let Some(map) = side_by_side.as_object() else {
-        return Vec::new();
-    };
-    let mut points: Vec<(f64, f64)> = map
-        .iter()
-        .filter_map(|(n, v)| Some((n.parse().ok()?, v[tool][phase]["wall_seconds"]["median"].as_f64()?)))
-        .collect();
-    points.sort_by(|a, b| a.0.total_cmp(&b.0));
-    points
+    report::points(side_by_side, |v| v[tool][phase]["wall_seconds"]["median"].as_f64())
 }
 
 #[cfg(test)]
