@@ -79,7 +79,7 @@ enum Task {
         #[arg(long)]
         build_time: bool,
         /// Numbers of provider configurations to run hashicorp/aws at, comma-separated; each
-        /// runs only while the machine's memory allows (~530 MB per process, at most 20 at once).
+        /// runs only while the machine's memory allows (300-530 MB per process, at most 20 at once).
         #[arg(long, value_delimiter = ',', default_value = "10")]
         aws_configurations: Vec<usize>,
     },
