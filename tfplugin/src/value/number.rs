@@ -97,9 +97,9 @@ impl PartialEq for Number {
     }
 }
 
-/// Most digits, and largest decimal exponent either way, of a number read from text. Nothing
-/// this provider takes comes near; without a bound `1e-1000000000` parses in a few bytes and
-/// then costs a billion digits wherever it is printed or compared with another scale.
+/// Most decimal digits a number read from text may have when written out without exponent.
+/// Nothing this provider takes comes near; without a bound `1e-1000000000` parses in a few
+/// bytes and then costs a billion digits wherever it is printed or compared with another scale.
 pub const MAX_DIGITS: u64 = 4096;
 
 impl FromStr for Number {
@@ -113,11 +113,21 @@ impl FromStr for Number {
             ));
         }
         // BigDecimal accepts a few spellings cty would not ("inf", "nan" are rejected anyway).
-        let d = BigDecimal::from_str(trimmed).map_err(|_| format!("{s:?} is not a number"))?;
+        let d = BigDecimal::from_str(trimmed)
+            .map_err(|_| format!("{s:?} is not a number"))?
+            .normalized();
+        // The bound is on the number's plain decimal form, the same however it was written
+        // (`1e3` and `1000`), so whatever decodes also decodes again once encoded.
         let (digits, scale) = d.as_bigint_and_exponent();
-        if scale.unsigned_abs() > MAX_DIGITS || digits.bits() > MAX_DIGITS * 4 {
+        let count = digits.magnitude().to_string().len() as u64;
+        let plain = if scale > 0 {
+            count.max(scale.unsigned_abs()) + 1
+        } else {
+            count + scale.unsigned_abs()
+        };
+        if plain > MAX_DIGITS {
             return Err(format!(
-                "{:?}: numbers beyond {MAX_DIGITS} decimal digits or exponents are not supported",
+                "{:?}: numbers of more than {MAX_DIGITS} decimal digits are not supported",
                 trimmed.chars().take(40).collect::<String>()
             ));
         }
@@ -181,7 +191,13 @@ mod tests {
             assert!(text.parse::<Number>().is_err(), "{text}");
         }
         assert!("9".repeat(9000).parse::<Number>().is_err());
-        assert!("1e4096".parse::<Number>().is_ok());
+        assert!("1e4094".parse::<Number>().is_ok());
+        // Found by fuzzing: few digits with a large exponent decoded, yet its plain form did not.
+        let wide = format!("-{}e2222", "9".repeat(2700));
+        assert!(wide.parse::<Number>().is_err());
+        let fits = format!("-{}e1000", "9".repeat(2700));
+        let plain = fits.parse::<Number>().map(|n| n.to_plain_string());
+        assert!(plain.as_deref().is_ok_and(|p| p.parse::<Number>().is_ok()), "{plain:?}");
         assert!("1.5e-300".parse::<Number>().is_ok());
     }
 
