@@ -124,6 +124,38 @@ impl Org {
         result.expect("changing trusted access");
     }
 
+    /// Whether the management account administers a StackSet of that name (CloudFormation's
+    /// DescribeStackSet).
+    pub fn stack_set_exists(&self, name: &str) -> bool {
+        let config = self.rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(crate::aws::REGION))
+                .credentials_provider(aws_sdk_organizations::config::Credentials::new(
+                    crate::aws::ACCESS_KEY,
+                    crate::aws::SECRET_KEY,
+                    None,
+                    None,
+                    "tests",
+                ))
+                .endpoint_url(&self.endpoint)
+                .load(),
+        );
+        let client = aws_sdk_cloudformation::Client::new(&config);
+        match self
+            .rt
+            .block_on(client.describe_stack_set().stack_set_name(name).send())
+        {
+            Ok(_) => true,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_stack_set_not_found_exception()) =>
+            {
+                false
+            }
+            Err(e) => panic!("DescribeStackSet {name}: {e:?}"),
+        }
+    }
+
     /// IAM checks inside a member account.
     pub fn iam_in(&self, account: &str) -> Aws {
         let config = self.rt.block_on(assumed_config(&self.endpoint, account));

@@ -229,7 +229,12 @@ fn members_of_the_targeted_ous_get_the_role_and_follow_the_organisation() {
     .expect_ok();
     ws.plan().expect_empty_plan();
 
+    assert!(org.stack_set_exists("VantageMemberAccountRoles"));
     ws.destroy().expect_ok();
+    assert!(
+        !org.stack_set_exists("VantageMemberAccountRoles"),
+        "destroy deletes the StackSet"
+    );
     for member in [&f1, &r1, &s1] {
         assert!(org.iam_in(member).role(ROLE).is_none(), "{member}'s role is deleted");
     }
