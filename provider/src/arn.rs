@@ -72,7 +72,8 @@ pub fn split_arn(arn: &str) -> Result<Arn<'_>, &'static str> {
     })
 }
 
-fn is_account_id(account: &str) -> bool {
+/// A 12-digit AWS account id.
+pub fn is_account_id(account: &str) -> bool {
     account.len() == 12 && account.chars().all(|c| c.is_ascii_digit())
 }
 

@@ -389,20 +389,6 @@ fn pending(register: bool, account: &str, m: &MemberAccount) -> Option<String> {
     None
 }
 
-trait WithHint {
-    fn with_hint(self, hint: &str) -> Self;
-}
-
-impl WithHint for Diagnostic {
-    fn with_hint(mut self, hint: &str) -> Diagnostic {
-        if !hint.is_empty() {
-            self.detail.push(' ');
-            self.detail.push_str(hint);
-        }
-        self
-    }
-}
-
 fn cfn_diag(e: &CfnError, summary: &str) -> Diagnostic {
     let hint = match e.code() {
         Some("OperationInProgressException") => {
@@ -493,9 +479,7 @@ impl MemberAccountRoles {
             } else {
                 ""
             };
-            Diagnostics::from(
-                cfn_diag(&e, "Could not read the organisation's trusted access for StackSets").with_hint(hint),
-            )
+            Diagnostics::from(e.to_diagnostic("Could not read the organisation's trusted access for StackSets", hint))
         })?;
         if enabled {
             return Ok(());
@@ -1473,7 +1457,7 @@ fn check_ou_id(id: &str) -> Result<(), String> {
 }
 
 fn check_account_id(id: &str) -> Result<(), String> {
-    if id.len() == 12 && id.chars().all(|c| c.is_ascii_digit()) {
+    if crate::arn::is_account_id(id) {
         Ok(())
     } else {
         Err(format!("{id:?} is not a 12-digit AWS account id"))
