@@ -25,6 +25,16 @@ pub fn binary_name(version: &str) -> String {
     format!("terraform-provider-{NAME}_v{version}")
 }
 
+/// The executable inside the zip for `platform` (Terraform's `<os>_<arch>`): Windows runs only
+/// files named `.exe`, and Terraform looks for `terraform-provider-<name>*` with it there.
+pub fn executable_name(version: &str, platform: &str) -> String {
+    if platform.starts_with("windows_") {
+        format!("{}.exe", binary_name(version))
+    } else {
+        binary_name(version)
+    }
+}
+
 /// `terraform-provider-vantage_<version>_<os>_<arch>.zip`; `platform` is Terraform's `<os>_<arch>`.
 pub fn zip_name(version: &str, platform: &str) -> String {
     format!("terraform-provider-{NAME}_{version}_{platform}.zip")
@@ -115,6 +125,33 @@ pub fn zip_binary_at(entry_name: &str, binary: &[u8], level: flate2::Compression
     Ok(out)
 }
 
+/// The name and contents of the one entry of a zip `zip_binary` wrote (local header, deflated
+/// data): how the mirror test takes a release zip apart to hash and tamper with its executable.
+pub fn read_zip_entry(zip: &[u8]) -> anyhow::Result<(String, Vec<u8>)> {
+    use std::io::Read;
+    let bytes = |at: usize, len: usize| zip.get(at..at + len).context("the zip ends early");
+    let u16_at = |at: usize| bytes(at, 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |at: usize| bytes(at, 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    anyhow::ensure!(u32_at(0)? == 0x0403_4b50, "not a zip (no local file header)");
+    anyhow::ensure!(u16_at(8)? == 8, "the entry is not deflated");
+    let (crc, compressed) = (u32_at(14)?, u32_at(18)? as usize);
+    let (name_len, extra_len) = (usize::from(u16_at(26)?), usize::from(u16_at(28)?));
+    let name = String::from_utf8(bytes(30, name_len)?.to_vec()).context("the entry name is not UTF-8")?;
+    let data = bytes(30 + name_len + extra_len, compressed)?;
+    let mut contents = Vec::new();
+    flate2::read::DeflateDecoder::new(data)
+        .read_to_end(&mut contents)
+        .context("inflating the entry")?;
+    anyhow::ensure!(crc32fast::hash(&contents) == crc, "the entry's CRC does not match");
+    Ok((name, contents))
+}
+
+/// Terraform's `h1:` hash of a zip `zip_binary` wrote.
+pub fn h1_hash_of_zip(zip: &[u8]) -> anyhow::Result<String> {
+    let (name, contents) = read_zip_entry(zip)?;
+    Ok(h1_hash_of_package(&name, &contents))
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -162,6 +199,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_windows_executables_end_in_exe() {
+        assert_eq!(
+            executable_name("1.2.3", "windows_amd64"),
+            "terraform-provider-vantage_v1.2.3.exe"
+        );
+        assert_eq!(
+            executable_name("1.2.3", "linux_arm64"),
+            "terraform-provider-vantage_v1.2.3"
+        );
+        assert_eq!(
+            executable_name("1.2.3", "darwin_arm64"),
+            "terraform-provider-vantage_v1.2.3"
+        );
+    }
+
+    #[test]
     fn the_manifest_speaks_protocol_6_only() {
         let compact: String = MANIFEST_JSON.split_whitespace().collect();
         assert_eq!(compact, r#"{"version":1,"metadata":{"protocol_versions":["6.0"]}}"#);
@@ -202,6 +255,21 @@ mod tests {
         assert_eq!(u16_at(eocd + 10), 1, "one entry");
         assert_eq!(eocd + 22, zip.len());
         (name, u32_at(central + 38) >> 16, time, date, contents)
+    }
+
+    #[test]
+    fn a_zip_reads_back_to_its_entry_and_a_damaged_one_is_refused() {
+        let zip = zip_binary("bin_v1", b"contents").expect("zip");
+        let (name, contents) = read_zip_entry(&zip).expect("read");
+        assert_eq!((name.as_str(), contents.as_slice()), ("bin_v1", b"contents".as_slice()));
+        assert_eq!(
+            h1_hash_of_zip(&zip).expect("h1"),
+            h1_hash_of_package("bin_v1", b"contents")
+        );
+        assert!(read_zip_entry(&zip[..20]).is_err());
+        let mut damaged = zip.clone();
+        damaged[40] ^= 0xff;
+        assert!(read_zip_entry(&damaged).is_err());
     }
 
     #[test]
