@@ -6,6 +6,7 @@ mod provider_service;
 pub mod tls;
 
 use std::io::{self, Write};
+#[cfg(unix)]
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::ExitCode;
