@@ -1,9 +1,14 @@
 //! Installing the provider the way users of a release do: `terraform init`
-//! from a provider network mirror (HTTPS on loopback) serving the zip
-//! `cargo xtask release` makes (same packaging code, the debug binary inside
-//! so the test needs no release build), the lock file's hashes verified by a
-//! second init, a tampered zip refused, `terraform providers lock` against it.
+//! from a provider network mirror (HTTPS on loopback) serving what
+//! `cargo xtask release` makes, the lock file's hashes verified by a second
+//! init, a tampered zip refused, `terraform providers lock` for every platform.
 //! No devstack: nothing here talks to Vantage or AWS.
+//!
+//! What is served: the release in `VANTAGE_ACC_RELEASE_DIR` when it is set
+//! (`cargo xtask test` builds the host platform's release before the
+//! acceptance tests and sets it; a full `cargo xtask release` holds every
+//! shipped platform), every zip its SHA256SUMS lists; otherwise the debug
+//! binary, packaged by the same code, so the test also runs on its own.
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -12,36 +17,103 @@ use acceptance_tests::mirror::Mirror;
 use acceptance_tests::{Run, SOURCE_ADDRESS, Workspace, provider_bin};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+const RELEASE_DIR_ENV: &str = "VANTAGE_ACC_RELEASE_DIR";
+const HOST: &str = "linux_amd64";
 
-struct Package {
-    binary: Vec<u8>,
+struct Archive {
+    platform: String,
     zip_name: String,
     zip: Vec<u8>,
     h1: String,
     zh: String,
 }
 
-/// Packaged once per test binary: the debug binary is ~200 MB.
-fn package() -> &'static Package {
-    static PACKAGE: OnceLock<Package> = OnceLock::new();
-    PACKAGE.get_or_init(|| {
-        let binary = std::fs::read(provider_bin()).expect("reading the provider binary");
-        let entry = provider_packaging::binary_name(VERSION);
-        let zip = provider_packaging::zip_binary_at(&entry, &binary, flate2::Compression::fast())
-            .expect("packaging the provider");
-        Package {
-            zip_name: provider_packaging::zip_name(VERSION, "linux_amd64"),
-            h1: provider_packaging::h1_hash_of_package(&entry, &binary),
+impl Archive {
+    fn new(platform: &str, zip_name: String, zip: Vec<u8>) -> Archive {
+        Archive {
+            platform: platform.to_string(),
+            h1: provider_packaging::h1_hash_of_zip(&zip).expect("reading the zip's executable"),
             zh: provider_packaging::zh_hash(&zip),
+            zip_name,
             zip,
-            binary,
+        }
+    }
+}
+
+/// Read once per test binary: the debug binary is ~200 MB.
+fn archives() -> &'static [Archive] {
+    static ARCHIVES: OnceLock<Vec<Archive>> = OnceLock::new();
+    ARCHIVES.get_or_init(|| match std::env::var_os(RELEASE_DIR_ENV) {
+        Some(dir) => release_archives(Path::new(&dir)),
+        None => {
+            eprintln!("{RELEASE_DIR_ENV} is not set: serving the debug binary, packaged as a release is");
+            let binary = std::fs::read(provider_bin()).expect("reading the provider binary");
+            let entry = provider_packaging::executable_name(VERSION, HOST);
+            let zip = provider_packaging::zip_binary_at(&entry, &binary, flate2::Compression::fast())
+                .expect("packaging the provider");
+            vec![Archive::new(HOST, provider_packaging::zip_name(VERSION, HOST), zip)]
         }
     })
 }
 
-fn publish(mirror: &Mirror, zip: &[u8], hashes: Vec<String>) {
-    let name = &package().zip_name;
-    mirror.publish(SOURCE_ADDRESS, VERSION, &[("linux_amd64", name, zip, hashes)]);
+/// Every zip the release's SHA256SUMS lists, checked against it.
+fn release_archives(dir: &Path) -> Vec<Archive> {
+    let sums_path = dir.join(provider_packaging::sha256sums_name(VERSION));
+    let sums = std::fs::read_to_string(&sums_path)
+        .unwrap_or_else(|e| panic!("{RELEASE_DIR_ENV}: reading {}: {e}", sums_path.display()));
+    let prefix = format!("terraform-provider-vantage_{VERSION}_");
+    let archives: Vec<Archive> = sums
+        .lines()
+        .filter_map(|line| line.split_once("  "))
+        .map(|(hex, name)| {
+            let zip = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"));
+            assert_eq!(
+                provider_packaging::sha256_hex(&zip),
+                hex,
+                "SHA256SUMS is wrong about {name}"
+            );
+            let platform = name
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_suffix(".zip"))
+                .unwrap_or_else(|| panic!("{name} is not named like a release zip"));
+            Archive::new(platform, name.to_string(), zip)
+        })
+        .collect();
+    eprintln!(
+        "serving the release in {}: {}",
+        dir.display(),
+        archives
+            .iter()
+            .map(|a| a.platform.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    archives
+}
+
+fn host() -> &'static Archive {
+    archives()
+        .iter()
+        .find(|a| a.platform == HOST)
+        .unwrap_or_else(|| panic!("the release holds no {HOST} zip"))
+}
+
+/// Every archive, with the host's replaced by `host_zip` (its hashes as given).
+fn publish(mirror: &Mirror, host_zip: &[u8], hashes: Vec<String>) {
+    let mut listed: Vec<(&str, &str, &[u8], Vec<String>)> = archives()
+        .iter()
+        .filter(|a| a.platform != HOST)
+        .map(|a| {
+            (
+                a.platform.as_str(),
+                a.zip_name.as_str(),
+                a.zip.as_slice(),
+                vec![a.h1.clone(), a.zh.clone()],
+            )
+        })
+        .collect();
+    listed.push((HOST, host().zip_name.as_str(), host_zip, hashes));
+    mirror.publish(SOURCE_ADDRESS, VERSION, &listed);
 }
 
 /// A working directory whose CLI config installs everything from `mirror`.
@@ -90,13 +162,13 @@ fn installed_binary(dir: &Path) -> std::path::PathBuf {
     dir.join(".terraform/providers")
         .join(SOURCE_ADDRESS)
         .join(VERSION)
-        .join("linux_amd64")
-        .join(provider_packaging::binary_name(VERSION))
+        .join(HOST)
+        .join(provider_packaging::executable_name(VERSION, HOST))
 }
 
 #[test]
 fn init_installs_the_release_zip_from_a_mirror_and_a_second_init_verifies_the_lock_file() {
-    let p = package();
+    let p = host();
     let mirror = Mirror::start();
     publish(&mirror, &p.zip, vec![p.h1.clone(), p.zh.clone()]);
 
@@ -143,7 +215,7 @@ fn init_installs_the_release_zip_from_a_mirror_and_a_second_init_verifies_the_lo
 
 /// One byte flipped in the middle of the compressed data.
 fn tampered() -> Vec<u8> {
-    let mut zip = package().zip.clone();
+    let mut zip = host().zip.clone();
     let middle = zip.len() / 2;
     zip[middle] ^= 0x01;
     zip
@@ -151,7 +223,7 @@ fn tampered() -> Vec<u8> {
 
 #[test]
 fn a_tampered_zip_is_refused_against_the_mirrors_hashes() {
-    let p = package();
+    let p = host();
     let mirror = Mirror::start();
     publish(&mirror, &tampered(), vec![p.h1.clone(), p.zh.clone()]);
     let ws = workspace("release-tampered", &mirror);
@@ -161,13 +233,12 @@ fn a_tampered_zip_is_refused_against_the_mirrors_hashes() {
 
 #[test]
 fn a_tampered_zip_is_refused_against_the_lock_file_when_the_mirror_vouches_for_it() {
-    let p = package();
+    let p = host();
     // A valid zip of a binary with one byte changed, and a compromised mirror
     // that lists its hashes: only the lock file catches it.
-    let mut binary = p.binary.clone();
+    let (entry, mut binary) = provider_packaging::read_zip_entry(&p.zip).expect("reading the zip");
     let middle = binary.len() / 2;
     binary[middle] ^= 0x01;
-    let entry = provider_packaging::binary_name(VERSION);
     let bad = provider_packaging::zip_binary_at(&entry, &binary, flate2::Compression::fast()).expect("zip");
     let mirror = Mirror::start();
     let vouched = vec![
@@ -190,21 +261,31 @@ fn a_tampered_zip_is_refused_against_the_lock_file_when_the_mirror_vouches_for_i
 }
 
 #[test]
-fn providers_lock_records_the_mirrors_hashes_for_linux_amd64() {
-    let p = package();
+fn providers_lock_records_the_hashes_of_every_platform_in_the_release() {
+    let p = host();
     let mirror = Mirror::start();
     publish(&mirror, &p.zip, vec![p.h1.clone(), p.zh.clone()]);
     let ws = workspace("release-providers-lock", &mirror);
     let net_mirror = format!("-net-mirror={}", mirror.url);
-    terraform(
-        &ws,
-        &["providers", "lock", "-no-color", &net_mirror, "-platform=linux_amd64"],
-    )
-    .expect_ok();
+    let platforms: Vec<String> = archives().iter().map(|a| format!("-platform={}", a.platform)).collect();
+    let mut args = vec!["providers", "lock", "-no-color", net_mirror.as_str()];
+    args.extend(platforms.iter().map(String::as_str));
+    terraform(&ws, &args).expect_ok();
     let lock = lock_file(&ws);
-    assert!(
-        lock.contains(&format!("\"{}\"", p.h1)),
-        "the lock file lacks {}:\n{lock}",
-        p.h1
-    );
+    for archive in archives() {
+        assert!(
+            lock.contains(&format!("\"{}\"", archive.h1)),
+            "the lock file lacks {}'s {}:\n{lock}",
+            archive.platform,
+            archive.h1
+        );
+    }
+    let requests = mirror.requests();
+    for archive in archives() {
+        assert!(
+            requests.iter().any(|r| r.ends_with(&archive.zip_name)),
+            "terraform did not download {}: {requests:?}",
+            archive.zip_name
+        );
+    }
 }

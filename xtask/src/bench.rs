@@ -79,9 +79,9 @@ pub fn run_bench(root: &Path, options: Options) -> anyhow::Result<()> {
         "building release binaries (provider for {}, devstack for the host)",
         release_target.label()
     ));
-    let bin_dir = crate::release::build_provider(root, &release_target, &build_dir)?;
+    let provider_bin = crate::release::build_provider(root, &release_target, &build_dir)?;
+    let bin_dir = provider_bin.parent().map(Path::to_path_buf).unwrap_or_default();
     let devstack_dir = crate::release::build_devstack(root, &build_dir)?;
-    let provider_bin = bin_dir.join("terraform-provider-vantage");
 
     let mut results = Map::new();
     let date = utc_now();
@@ -541,13 +541,7 @@ fn build_time(
         let fresh: PathBuf = build_dir.with_file_name("cold-target");
         let _ = std::fs::remove_dir_all(&fresh);
         let start = Instant::now();
-        run(
-            cargo()
-                .args(target.build_args())
-                .env("CARGO_TARGET_DIR", &fresh)
-                .current_dir(root),
-            "cold build",
-        )?;
+        run(target.build_command(&fresh)?.current_dir(root), "cold build")?;
         let elapsed = start.elapsed().as_secs_f64();
         let _ = std::fs::remove_dir_all(&fresh);
         return Ok((elapsed, "all dependencies, fresh target directory"));
@@ -569,10 +563,7 @@ fn build_time(
     )?;
     let start = Instant::now();
     run(
-        cargo()
-            .args(target.build_args())
-            .env("CARGO_TARGET_DIR", build_dir)
-            .current_dir(root),
+        target.build_command(build_dir)?.current_dir(root),
         "cargo build --release",
     )?;
     Ok((

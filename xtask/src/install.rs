@@ -6,14 +6,14 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::util::{step, target_dir, terraform_platform};
+use crate::util::{step, terraform_platform};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub fn run_install(root: &Path, as_vantage_sh: bool) -> anyhow::Result<()> {
     let target = crate::release::choose(root);
     step(&format!("building the provider (release, {})", target.label()));
-    let built = crate::release::build_provider(root, &target, &target_dir(root))?.join("terraform-provider-vantage");
+    let built = crate::release::build_provider(root, &target, &crate::release::build_dir(root))?;
     let home = std::env::var_os("HOME").context("HOME is not set")?;
     let mut sources = vec!["terraform.local/vantage/vantage"];
     if as_vantage_sh {

@@ -12,16 +12,13 @@ mod moto;
 mod release;
 mod test;
 mod util;
+mod zig;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "terraform-provider-vantage project tasks")]
 struct Cli {
-    /// Let tasks install missing Debian packages (musl-tools for the static
-    /// release build) with apt-get; without it they only say what is missing.
-    #[arg(long, global = true)]
-    install_system_packages: bool,
     #[command(subcommand)]
     task: Task,
 }
@@ -49,7 +46,9 @@ enum Task {
         #[arg(long)]
         as_vantage_sh: bool,
     },
-    /// Build the release provider for this platform and package it as a registry serves it:
+    /// Build the release provider for every shipped platform (linux_amd64, linux_arm64,
+    /// windows_amd64; zig as the C toolchain, installed beside the target directory) and package
+    /// it as a registry serves it:
     /// `<out>/terraform-provider-vantage_<version>_{<os>_<arch>.zip,SHA256SUMS[.sig],manifest.json}`.
     Release {
         /// Refuse to release unless this is the workspace version (Cargo.toml, the one place it lives).
@@ -61,6 +60,9 @@ enum Task {
         /// Output directory [default: <target>/dist/<version>].
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// Only these platforms (Terraform's names, comma-separated) [default: every shipped one].
+        #[arg(long, value_delimiter = ',')]
+        platform: Vec<String>,
     },
     /// Run the devstack in the foreground (arguments are passed on).
     Devstack {
@@ -103,15 +105,25 @@ enum Task {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let root = util::workspace_root();
-    release::allow_system_packages(cli.install_system_packages);
     match cli.task {
         Task::Demo { aws } => demo::run_demo(&root, aws),
         Task::Test => test::run_all(&root),
         Task::Docs { check } => docs::run(&root, check),
         Task::Install { as_vantage_sh } => install::run_install(&root, as_vantage_sh),
-        Task::Release { version, gpg_key, out } => {
-            release::run_release(&root, release::ReleaseOptions { version, gpg_key, out })
-        }
+        Task::Release {
+            version,
+            gpg_key,
+            out,
+            platform,
+        } => release::run_release(
+            &root,
+            release::ReleaseOptions {
+                version,
+                gpg_key,
+                out,
+                platforms: platform,
+            },
+        ),
         Task::Devstack { args } => devstack::run_foreground(&root, &args),
         Task::DevstackSetup => moto::ensure(&root).map(|python| {
             util::step(&format!("moto ready: {}", python.display()));

@@ -16,7 +16,7 @@ const OURS_SOURCE: &str = "terraform.local/vantage/vantage";
 fn ours_from_zip(world: &World, binary: &Path) -> anyhow::Result<Tf> {
     let tf = Tf::new(world, Providers::Ours)?;
     let mirror = tf.path().join(".zip-mirror");
-    let (name, zip) = crate::release::registry_zip(&std::fs::read(binary)?)?;
+    let (name, zip) = crate::release::registry_zip(&std::fs::read(binary)?, &crate::util::terraform_platform())?;
     let dir = mirror.join(OURS_SOURCE);
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join(name), zip)?;
