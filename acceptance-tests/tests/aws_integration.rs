@@ -611,6 +611,98 @@ fn registering_an_already_registered_role_suggests_the_import_block() {
     assert!(v1_integration(ds, &existing.to_string()).is_none());
 }
 
+/// The same, when Vantage answers a duplicate in other words than the devstack's (a 422 in
+/// Rails' words, naming no id): the provider finds the integration by the role's account and
+/// ARN, not in the message.
+#[test]
+fn a_duplicate_answer_naming_no_id_still_names_the_integration_to_import() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-int-already-422";
+    let ws = Workspace::on(&ds, name);
+    ws.config(&format!(
+        "resource \"vantage_aws_cross_account_role\" \"this\" {{\n  name = \"{name}\"\n}}\n"
+    ));
+    ws.apply().expect_ok();
+    let existing = register(&ds, &role_arn(name), None);
+    fault(
+        &ds,
+        json!({"match": "POST /v1/integrations/aws", "count": 5, "status": 422,
+               "body": {"errors": ["Cross account arn has already been taken"]}}),
+    );
+
+    ws.config(&config(name, ""));
+    ws.apply()
+        .expect_error("AWS role already registered with Vantage")
+        .expect_error("Vantage answered: Cross account arn has already been taken")
+        .expect_error(&format!("registered with Vantage as AWS integration {existing}"))
+        .expect_error(&format!(
+            r#"import \{{ to = vantage_aws_integration.<name> id = "{existing}" \}}"#
+        ));
+    assert_eq!(
+        ds.request_count("vantage", "POST /v1/integrations/aws"),
+        2,
+        "the test's registration, then one by the provider: a duplicate is not sent again"
+    );
+    assert_eq!(all_integrations(&ds).len(), 1, "nothing registered twice");
+}
+
+/// A registration whose answer was lost, then a 409 that names no id: the integration the
+/// first attempt made is found by its role and kept in state, not orphaned.
+#[test]
+fn a_lost_answer_then_a_409_without_an_id_keeps_the_integration_in_state() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-int-409-no-id";
+    let ws = Workspace::on(&ds, name);
+    ws.config(&config(name, ""));
+    fault(
+        &ds,
+        json!({"match": "POST /v1/integrations/aws", "count": 1, "drop_connection": true, "after": true}),
+    );
+    fault(
+        &ds,
+        json!({"match": "POST /v1/integrations/aws", "count": 1, "status": 409,
+               "body": {"errors": ["Conflict"]}}),
+    );
+    let run = ws.apply();
+    run.expect_ok();
+    assert!(
+        run.normalized_output()
+            .contains("Adopted the AWS integration an interrupted attempt registered"),
+        "{}",
+        run.normalized_output()
+    );
+    let all = all_integrations(&ds);
+    assert_eq!(all.len(), 1, "registered once: {all:?}");
+    let id = output(&ws, "id");
+    let v1 = v1_integration(&ds, &id).expect("the state holds the integration Vantage has");
+    assert_eq!(v1["cross_account_arn"], role_arn(name));
+    assert_eq!(output(&ws, "token"), all[0]["token"].as_str().unwrap_or_default());
+    ws.plan().expect_empty_plan();
+    ws.destroy().expect_ok();
+    assert!(all_integrations(&ds).is_empty());
+}
+
+/// A 400 in words the provider does not know is final: sent once, shown as Vantage wrote it.
+#[test]
+fn an_unfamiliar_400_fails_at_once_with_vantages_message() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-int-unfamiliar-400";
+    let ws = Workspace::on(&ds, name);
+    ws.config(&config(name, ""));
+    fault(
+        &ds,
+        json!({"match": "POST /v1/integrations/aws", "count": 5, "status": 400,
+               "body": {"errors": ["Account suspended: contact billing (code 7731)"]}}),
+    );
+    ws.apply()
+        .expect_error("Vantage refused the AWS integration")
+        .expect_error("Vantage answered 400")
+        .expect_error(r"Account suspended: contact billing \(code 7731\)");
+    assert_eq!(ds.request_count("vantage", "POST /v1/integrations/aws"), 1);
+    assert!(all_integrations(&ds).is_empty());
+    ws.destroy().expect_ok();
+}
+
 #[test]
 fn status_error_warns_with_the_reason() {
     let name = "acc-int-status-error";

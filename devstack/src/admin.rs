@@ -24,6 +24,7 @@ pub fn router() -> Router<App> {
     Router::new()
         .route("/reset", post(reset))
         .route("/requests", axum::routing::get(requests))
+        .route("/rate-limit", axum::routing::get(rate_limit))
         .route("/faults", post(add_fault).get(list_faults).delete(clear_faults))
         .route("/propagation-delay", post(set_propagation_delay).get(propagation_delay))
         .route("/integrations/{id}/status", post(set_status))
@@ -73,6 +74,11 @@ async fn reset(State(app): State<App>, body: Bytes) -> Result<StatusCode, ApiErr
 /// `GET /_devstack/requests`
 async fn requests(State(app): State<App>) -> Json<Value> {
     Json(app.counts.snapshot())
+}
+
+/// `GET /_devstack/rate-limit`
+async fn rate_limit(State(app): State<App>) -> Json<Value> {
+    Json(app.rate.snapshot())
 }
 
 /// `POST /_devstack/faults`

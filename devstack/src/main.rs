@@ -77,9 +77,15 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     state_file: Option<PathBuf>,
 
-    /// Requests per token per hour before answering 429.
+    /// Requests per token per window before answering 429.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     rate_limit: u32,
+
+    /// Length of a rate-limit window in seconds. Vantage's is an hour; a short one lets a test
+    /// see windows reset.
+    #[arg(long, value_name = "SECS", default_value_t = vantage::rate_limit::DEFAULT_WINDOW_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    rate_limit_window: u64,
 
     /// Seconds a newly seen role stays "not assumable yet".
     #[arg(long, value_name = "SECS", default_value = "0", value_parser = parse_seconds)]
@@ -187,7 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         policies: std::sync::RwLock::new(vantage::account::policies()?),
         store,
         tokens: Tokens::new(tokens),
-        rate: vantage::rate_limit::RateLimiter::new(cli.rate_limit),
+        rate: vantage::rate_limit::RateLimiter::new(cli.rate_limit, cli.rate_limit_window),
         faults: faults::Faults::default(),
         counts: counts::RequestCounts::default(),
         propagation: vantage::propagation::Propagation::new(cli.propagation_delay),

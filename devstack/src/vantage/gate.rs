@@ -47,6 +47,7 @@ pub async fn gate(State(app): State<App>, request: Request, next: Next) -> Respo
     }
 
     let response = if quota.exceeded {
+        app.rate.record_throttled();
         with_quota(ApiError::RateLimited.into_response(), quota)
     } else {
         let access = endpoint.map_or(Access::AnyToken, |e| e.access);

@@ -86,7 +86,25 @@ pub fn token_for_id(id: i32) -> String {
     format!("accss_crdntl_{x:016x}")
 }
 
-/// The id in Vantage's duplicate answer ("... already exists with id 12").
+/// The v1 id behind a v2 token, by the inverse of [`token_for_id`]. Only a candidate: a
+/// v1 read must confirm it (Vantage's own tokens need not follow the devstack's mapping).
+pub fn id_for_token(token: &str) -> Option<i32> {
+    const SALT: u64 = 0x5641_4e54_4147_4521;
+    // The inverse of token_for_id's multiplier modulo 2^64.
+    const MULTIPLIER_INVERSE: u64 = 0xf1de_83e1_9937_733d;
+    let hex = token.strip_prefix("accss_crdntl_")?;
+    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut x = u64::from_str_radix(hex, 16).ok()?;
+    // x ^= x >> 32 is its own inverse: the top half is unchanged.
+    x ^= x >> 32;
+    x = x.wrapping_mul(MULTIPLIER_INVERSE) ^ SALT;
+    i32::try_from(x).ok().filter(|id| *id > 0)
+}
+
+/// The id a duplicate answer may name ("... already exists with id 12"): a hint that a v1
+/// read must confirm, never needed (see [`Integrations::find_by_role`]).
 fn existing_id(message: &str) -> Option<i32> {
     let lower = message.to_ascii_lowercase();
     let at = lower.find("with id")? + "with id".len();
@@ -98,10 +116,24 @@ fn existing_id(message: &str) -> Option<i32> {
     digits.parse().ok()
 }
 
-/// Whether Vantage's answer means "the role exists but IAM has not propagated it yet".
+/// Whether a 400 or 422 means "the role exists but IAM has not propagated it yet".
 fn is_propagation(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("not assumable yet") || m.contains("iam propagation")
+}
+
+/// Whether a 400 or 422 says the role is registered already, in the devstack's words or
+/// Rails' ("has already been taken").
+fn says_duplicate(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "already exists",
+        "already been taken",
+        "already registered",
+        "duplicate",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
 }
 
 /// The account Vantage files a role's integration under (`account_identifier`).
@@ -209,8 +241,11 @@ pub enum RegistrationError {
     #[error("{role_arn} is already registered with Vantage")]
     AlreadyRegistered {
         role_arn: String,
+        /// The integration holding the role, confirmed by a v1 read.
         existing: Option<i32>,
         message: String,
+        /// v2 tokens Vantage lists for the role's account when none could be confirmed.
+        listed: Vec<String>,
     },
     #[error("no clear answer after {attempts} attempts: {source}")]
     Unclear {
@@ -288,6 +323,7 @@ impl RegistrationError {
                 role_arn,
                 existing,
                 message,
+                listed,
             } => {
                 let said = if message.is_empty() {
                     String::new()
@@ -301,11 +337,21 @@ impl RegistrationError {
                          {type_name}.<name>\n    id = \"{id}\"\n  }}\n\nto the configuration (with this \
                          resource's name) and run apply again, or remove integration {id} from Vantage."
                     ),
-                    None => format!(
-                        "The role {role_arn} is already registered with Vantage.{said} Import that integration \
-                         (`terraform import {type_name}.<name> <id>`, the id is in the Vantage console) or remove \
-                         it from Vantage."
-                    ),
+                    None => {
+                        let listed = if listed.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                " Vantage lists these integrations for the role's account: {}.",
+                                listed.join(", ")
+                            )
+                        };
+                        format!(
+                            "The role {role_arn} is already registered with Vantage.{said}{listed} Import that \
+                             integration (`terraform import {type_name}.<name> <id>`, the id is in the Vantage \
+                             console) or remove it from Vantage."
+                        )
+                    }
                 };
                 Diagnostic::error("AWS role already registered with Vantage", detail)
             }
@@ -378,14 +424,27 @@ enum Failure {
     Final(VantageError),
 }
 
+/// By status first: a 409 is a duplicate whatever it says; only a validation answer (400,
+/// 422) can mean "not yet" or "registered already", which its wording tells apart; any other
+/// answer, and a 400 in unfamiliar words, is final and shown as Vantage wrote it.
 fn classify(e: VantageError) -> Failure {
     match e {
-        VantageError::Api { status, message, .. } if status < 500 && status != 409 && is_propagation(&message) => {
-            Failure::NotYet(message)
-        }
         VantageError::Api {
             status: 409, message, ..
         } => Failure::Conflict {
+            existing: existing_id(&message),
+            message,
+        },
+        VantageError::Api {
+            status: 400 | 422,
+            message,
+            ..
+        } if is_propagation(&message) => Failure::NotYet(message),
+        VantageError::Api {
+            status: 400 | 422,
+            message,
+            ..
+        } if says_duplicate(&message) => Failure::Conflict {
             existing: existing_id(&message),
             message,
         },
@@ -442,6 +501,20 @@ fn write_error(op: Operation, id: Option<i32>, e: VantageError, attempts: u32) -
     }
 }
 
+/// The error for a role registered already, with what [`Integrations::find_by_role`] found.
+fn already_registered(role_arn: &str, message: String, lookup: Result<Registration, Vec<String>>) -> RegistrationError {
+    let (existing, listed) = match lookup {
+        Ok(found) => (Some(found.id), Vec::new()),
+        Err(listed) => (None, listed),
+    };
+    RegistrationError::AlreadyRegistered {
+        role_arn: role_arn.to_string(),
+        existing,
+        message,
+        listed,
+    }
+}
+
 /// The error for a write whose retries ended.
 fn failed(
     op: Operation,
@@ -465,13 +538,15 @@ fn failed(
             waited,
             timeout,
         },
+        // Callers that can look the registration up do so first (`Integrations::register`).
         RetryError::Failed {
-            error: Failure::Conflict { message, existing },
+            error: Failure::Conflict { message, .. },
             ..
         } => RegistrationError::AlreadyRegistered {
             role_arn: role_arn.to_string(),
-            existing,
+            existing: None,
             message,
+            listed: Vec::new(),
         },
         RetryError::Failed {
             error: Failure::Final(e),
@@ -573,12 +648,16 @@ impl<'a> Integrations<'a> {
         let created = match written.result {
             Ok(created) => created,
             Err(RetryError::Failed {
-                error: Failure::Conflict { existing: Some(id), .. },
+                error: Failure::Conflict { existing, message },
                 ..
-            }) if written.unclear => {
+            }) => {
+                let found = match self.find_by_role(role_arn, existing).await {
+                    Ok(found) if written.unclear => found,
+                    lookup => return Err(already_registered(role_arn, message, lookup)),
+                };
                 // An earlier attempt got no clear answer, yet the role is now registered:
                 // that attempt did it. Take the integration over rather than fail.
-                let registration = self.adopt(id, role_arn, bucket_arn, timeout).await?;
+                let registration = self.adopt(found, bucket_arn, timeout).await?;
                 return Ok(Registered {
                     registration,
                     adopted: true,
@@ -606,9 +685,10 @@ impl<'a> Integrations<'a> {
 
     /// The integration of `role_arn` after a registration that may have been made without an
     /// answer the provider could use: one more POST of `body`, outside Terraform's cancellation
-    /// and bounded to [`RESOLVE_BOUND`], whose 409 names the integration (Vantage never registers
-    /// a role twice), or which registers it if the first request never arrived. Either way the
-    /// state can then hold it instead of leaving it orphaned.
+    /// and bounded to [`RESOLVE_BOUND`], which registers it if the first request never arrived,
+    /// or is refused as a duplicate (Vantage never registers a role twice): then the
+    /// integration is looked up by its role ([`Self::find_by_role`]). Either way the state can
+    /// then hold it instead of leaving it orphaned.
     async fn registration_of(&self, role_arn: &str, body: &Credential) -> Option<Registration> {
         let uncancelled = CancellationToken::new();
         let own = Integrations::new(self.vantage, self.cache, &uncancelled);
@@ -617,13 +697,14 @@ impl<'a> Integrations<'a> {
                 .vantage
                 .write::<_, Credential>(&uncancelled, Method::POST, V1_PATH, body, Repeat::IfNotActed)
                 .await;
-            let id = match answer.map_err(classify) {
-                Ok(created) => i32::try_from(created.id?).ok()?,
-                Err(Failure::Conflict { existing, .. }) => existing?,
-                Err(_) => return None,
-            };
-            let found = own.read_v1(id).await.ok()??;
-            (found.role_arn == role_arn).then_some(found)
+            match answer.map_err(classify) {
+                Ok(created) => {
+                    let found = own.read_v1(i32::try_from(created.id?).ok()?).await.ok()??;
+                    (found.role_arn == role_arn).then_some(found)
+                }
+                Err(Failure::Conflict { existing, .. }) => own.find_by_role(role_arn, existing).await.ok(),
+                Err(_) => None,
+            }
         };
         let found = tokio::time::timeout(RESOLVE_BOUND, resolved).await.ok()??;
         tracing::info!(
@@ -633,32 +714,71 @@ impl<'a> Integrations<'a> {
         Some(found)
     }
 
-    /// Takes over integration `id`, registered by an attempt whose answer was lost.
+    /// Takes over `found`, registered by an attempt whose answer was lost, with `bucket_arn`.
     async fn adopt(
         &self,
-        id: i32,
-        role_arn: &str,
+        found: Registration,
         bucket_arn: Option<&str>,
         timeout: Duration,
     ) -> Result<Registration, RegistrationError> {
-        let Some(found) = self.read_v1(id).await?.filter(|r| r.role_arn == role_arn) else {
-            return Err(RegistrationError::AlreadyRegistered {
-                role_arn: role_arn.to_string(),
-                existing: Some(id),
-                message: String::new(),
-            });
-        };
         if found.bucket_arn.as_deref() != bucket_arn {
             return self
-                .update_registration(id, role_arn, bucket_arn, timeout)
+                .update_registration(found.id, &found.role_arn.clone(), bucket_arn, timeout)
                 .await
                 .map_err(|e| RegistrationError::Incomplete {
                     registration: Box::new(found),
                     source: Box::new(e),
                 });
         }
+        if found.token.is_some() {
+            return Ok(found);
+        }
         let status = self.status_now(&found).await;
         Ok(found.with_status(status))
+    }
+
+    /// The registration Vantage holds for `role_arn`, found without relying on the wording of
+    /// its duplicate answer: the id that answer named (`hint`), then each integration the v2
+    /// listing files under the role's account (its v1 id by [`id_for_token`]), confirmed by a
+    /// v1 read whose role is `role_arn`. `Err` holds the tokens listed for the account when
+    /// none could be confirmed.
+    async fn find_by_role(&self, role_arn: &str, hint: Option<i32>) -> Result<Registration, Vec<String>> {
+        let confirm = |id: i32| async move {
+            match self.read_v1(id).await {
+                Ok(Some(r)) if r.role_arn == role_arn => Some(r),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::debug!(id, error = %e, "could not read a candidate integration");
+                    None
+                }
+            }
+        };
+        if let Some(id) = hint
+            && let Some(found) = confirm(id).await
+        {
+            return Ok(found);
+        }
+        let Some(account) = account_of(role_arn) else {
+            return Err(Vec::new());
+        };
+        let path = format!("/v2/integrations?provider=aws&account_identifier={account}&limit={LIST_LIMIT}");
+        let listed = match self.vantage.get::<V2Page>(self.cancel, &path).await {
+            Ok(page) => page.integrations,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not list the role's account");
+                Vec::new()
+            }
+        };
+        for v2 in &listed {
+            let Some(id) = id_for_token(&v2.token).filter(|id| Some(*id) != hint) else {
+                continue;
+            };
+            if let Some(found) = confirm(id).await {
+                self.cache.remember(id, v2.clone());
+                return Ok(found.with_status(Some(v2.clone())));
+            }
+        }
+        Err(listed.into_iter().map(|i| i.token).collect())
     }
 
     /// Reads integration `id` and its status; `None` when Vantage no longer has it.
@@ -803,9 +923,19 @@ impl<'a> Integrations<'a> {
         };
         let path = format!("{V1_PATH}/{id}");
         let written = self.write(Method::PUT, &path, &body, timeout).await;
-        let updated = written
-            .result
-            .map_err(|e| failed(Operation::Update, role_arn, Some(id), e, written.attempts, timeout))?;
+        let updated = match written.result {
+            Err(RetryError::Failed {
+                error: Failure::Conflict { existing, message },
+                ..
+            }) => {
+                // Another integration holds the role.
+                let lookup = self.find_by_role(role_arn, existing).await;
+                return Err(already_registered(role_arn, message, lookup));
+            }
+            result => {
+                result.map_err(|e| failed(Operation::Update, role_arn, Some(id), e, written.attempts, timeout))?
+            }
+        };
         self.cache.forget(id);
         let registration = Registration::from_wire(updated, || self.endpoint(&Method::PUT, &path))?;
         let status = self.status_now(&registration).await;
@@ -894,6 +1024,68 @@ mod tests {
     fn tokens_follow_the_documented_mapping() {
         assert_eq!(token_for_id(1), "accss_crdntl_9c168a8c2782a12c");
         assert_eq!(token_for_id(2), "accss_crdntl_76bcf7b94fcf6866");
+    }
+
+    #[test]
+    fn tokens_lead_back_to_their_ids_and_foreign_tokens_to_none() {
+        for id in [1, 2, 42, 99_999, i32::MAX] {
+            assert_eq!(id_for_token(&token_for_id(id)), Some(id));
+        }
+        assert_eq!(id_for_token("accss_crdntl_ac985d1d8bb8bc12"), None, "not an int32 id");
+        assert_eq!(id_for_token("accss_crdntl_xyz"), None);
+        assert_eq!(id_for_token("wrkspc_9c168a8c2782a12c"), None);
+    }
+
+    #[test]
+    fn answers_are_classified_by_status_before_wording() {
+        // 409 is a duplicate whatever it says.
+        assert!(matches!(
+            classify(api(409, "Conflict")),
+            Failure::Conflict { existing: None, .. }
+        ));
+        // Validation answers in other words than the devstack's.
+        assert!(matches!(
+            classify(api(422, "Cross account arn has already been taken")),
+            Failure::Conflict { existing: None, .. }
+        ));
+        assert!(matches!(
+            classify(api(400, "Role is not assumable yet")),
+            Failure::NotYet(_)
+        ));
+        // Unfamiliar words are final (shown as Vantage wrote them), and only a 400 or 422 is
+        // read for wording at all.
+        assert!(matches!(
+            classify(api(400, "Account suspended (code 7731)")),
+            Failure::Final(_)
+        ));
+        assert!(matches!(
+            classify(api(405, "not assumable yet (IAM propagation)")),
+            Failure::Final(_)
+        ));
+        assert!(matches!(
+            classify(api(410, "already exists with id 3")),
+            Failure::Final(_)
+        ));
+        assert!(matches!(classify(api(500, "already exists")), Failure::Final(_)));
+    }
+
+    #[test]
+    fn a_duplicate_without_a_confirmed_id_lists_what_vantage_holds_for_the_account() {
+        let e = already_registered(
+            "arn:aws:iam::123456789012:role/x",
+            "Cross account arn has already been taken".into(),
+            Err(vec!["accss_crdntl_ac985d1d8bb8bc12".into()]),
+        );
+        let d = e.to_diagnostic("vantage_aws_integration", "");
+        assert!(
+            d.detail
+                .contains("Vantage answered: Cross account arn has already been taken.")
+        );
+        assert!(d.detail.contains("accss_crdntl_ac985d1d8bb8bc12"));
+        assert!(
+            d.detail
+                .contains("terraform import vantage_aws_integration.<name> <id>")
+        );
     }
 
     #[test]

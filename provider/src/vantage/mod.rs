@@ -20,13 +20,19 @@
 //!   (`accss_crdntl_...`); its listing takes `provider`, `account_identifier`
 //!   (the role's account), `page` and `limit` (at most 1000) and links the
 //!   `next` page (null on the last).
-//! - Registering a role that is registered already answers 409 `... already
-//!   exists with id <id>`: a registration never happens twice, so one whose
-//!   answer was lost may be sent again.
+//! - Registering a role that is registered already is refused (the devstack:
+//!   409 `... already exists with id <id>`): a registration never happens
+//!   twice, so one whose answer was lost may be sent again. Classified by
+//!   status first: any 409, or a 400/422 saying "already exists/been
+//!   taken/registered", whether or not it names an id. The integration is
+//!   then found by its role, not in the message: the id the message names,
+//!   else the v2 listing of the role's account, each candidate confirmed by
+//!   a v1 read of `cross_account_arn` (Vantage has no v1 listing).
 //! - Until IAM lets Vantage assume a new role, a registration answers 400
-//!   `... not assumable yet (IAM propagation) ...`; other 400s are final
-//!   (`Vantage cannot assume ...` for a wrong trust policy, `Vantage cannot
-//!   read ...` for the bucket).
+//!   `... not assumable yet (IAM propagation) ...` (retried only for 400 and
+//!   422); every other 400, in words the provider knows (`Vantage cannot
+//!   assume ...`, `Vantage cannot read ...`) or not, is final and shown as
+//!   Vantage wrote it.
 //! - Vantage checks the role again on every read: `status` is `pending`,
 //!   `importing`, `imported`, `connected`, `error` (it could not assume the
 //!   role) or `disconnected`.
