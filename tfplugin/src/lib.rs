@@ -32,7 +32,9 @@ pub use diag::{AttrPath, Diagnostic, Diagnostics, PathStep, Severity};
 pub use model_check::check_model;
 pub use plan::Plan;
 pub use provider::{ConfigureRequest, Provider, unknown_config_diagnostic};
-pub use resource::{AnyDataSource, AnyResource, ApplyError, ConfigView, Ctx, DataSource, MoveSource, Resource, Val};
+pub use resource::{
+    AnyDataSource, AnyResource, ApplyError, ConfigView, Ctx, DataSource, MoveSource, Resource, Val, rpc_cancellation,
+};
 pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 pub use server::{ServeOptions, main, serve};
 pub use tokio_util::sync::CancellationToken;

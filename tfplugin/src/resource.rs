@@ -18,6 +18,23 @@ use crate::schema::{Block, Schema};
 use crate::value::{Value, from_value, to_value};
 use crate::{AttrPath, Diagnostic, Diagnostics};
 
+tokio::task_local! {
+    /// The cancellation of the RPC the current task serves, for code with no [`Ctx`] at hand.
+    static RPC_CANCELLATION: CancellationToken;
+}
+
+/// The cancellation token of the RPC this task is serving (the one its [`Ctx`] carries), so a
+/// layer below the resources (an HTTP client shared by all operations) can stop a call when
+/// Terraform asks the provider to stop. `None` outside an RPC.
+pub fn rpc_cancellation() -> Option<CancellationToken> {
+    RPC_CANCELLATION.try_with(CancellationToken::clone).ok()
+}
+
+/// Runs `fut` with `cancel` as its [`rpc_cancellation`].
+pub(crate) async fn with_rpc_cancellation<F: std::future::Future>(cancel: CancellationToken, fut: F) -> F::Output {
+    RPC_CANCELLATION.scope(cancel, fut).await
+}
+
 /// What every operation receives: the configured provider's data, a
 /// cancellation token (cancelled when Terraform calls StopProvider, e.g. on
 /// Ctrl-C) and a place for warnings.

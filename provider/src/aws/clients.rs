@@ -7,6 +7,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use tfplugin::Diagnostic;
 use tfplugin::log::Sensitive;
 use tokio::sync::OnceCell;
@@ -27,6 +34,83 @@ fn timeouts() -> aws_config::timeout::TimeoutConfig {
         .connect_timeout(std::time::Duration::from_millis(3100))
         .operation_attempt_timeout(std::time::Duration::from_secs(60))
         .operation_timeout(std::time::Duration::from_secs(180))
+        .build()
+}
+
+/// The SDK's HTTP client with every request raced against the cancellation of the RPC that
+/// sends it (`tfplugin::rpc_cancellation`): Ctrl-C ends an AWS call in flight at once, wherever
+/// in a create, update or delete it is awaited, instead of after the call's own timeout. The
+/// call then fails as a lost answer does (it may have acted), so the resources keep what may
+/// exist in state. Requests outside an RPC are not affected.
+#[derive(Debug)]
+struct StoppableHttpClient(SharedHttpClient);
+
+#[derive(Debug)]
+struct StoppableConnector(SharedHttpConnector);
+
+/// The HTTPS client the SDK builds by default (hyper, rustls with aws-lc, proxies from the
+/// environment), made stoppable. Built here because the SDK only makes its default inside each
+/// service client, where it cannot be wrapped.
+fn stoppable_https_client() -> SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    let inner = aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector =
+            aws_smithy_http_client::ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    });
+    SharedHttpClient::new(StoppableHttpClient(inner))
+}
+
+/// The error an AWS call in flight ends with when Terraform asks the provider to stop.
+#[derive(Debug)]
+struct StoppedByTerraform;
+
+impl fmt::Display for StoppedByTerraform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("abandoned: Terraform asked the provider to stop (Ctrl-C)")
+    }
+}
+
+impl std::error::Error for StoppedByTerraform {}
+
+impl HttpClient for StoppableHttpClient {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        SharedHttpConnector::new(StoppableConnector(self.0.http_connector(settings, components)))
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
+}
+
+impl HttpConnector for StoppableConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let call = self.0.call(request);
+        let Some(cancel) = tfplugin::rpc_cancellation() else {
+            return call;
+        };
+        HttpConnectorFuture::new(async move {
+            tokio::select! {
+                answer = call => answer,
+                // A user error: the SDK does not retry it.
+                () = cancel.cancelled() => Err(ConnectorError::user(Box::new(StoppedByTerraform))),
+            }
+        })
+    }
+}
+
+/// Credentials are resolved once and cached; resolving them (an AssumeRole through STS, SSO, a
+/// credential process) may take longer than the SDK's 5 s on a loaded machine or a slow link,
+/// and failing then fails every call of the run: allow 30 s, within a call's own bound.
+fn identity_cache() -> aws_sdk_sts::config::SharedIdentityCache {
+    aws_config::identity::IdentityCache::lazy()
+        .load_timeout(std::time::Duration::from_secs(30))
         .build()
 }
 
@@ -161,7 +245,10 @@ impl AwsClients {
             .get_or_init(|| async {
                 let s = &self.settings;
                 let loader = || {
-                    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
+                    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                        .timeout_config(timeouts())
+                        .identity_cache(identity_cache())
+                        .http_client(stoppable_https_client());
                     if let Some(region) = &s.region {
                         loader = loader.region(Region::new(region.clone()));
                     }
@@ -177,6 +264,7 @@ impl AwsClients {
                 if config.region().is_none() {
                     config = config.into_builder().region(Region::new(FALLBACK_REGION)).build();
                 }
+
                 if let Some(role) = &s.assume_role {
                     let mut builder = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn).session_name(
                         role.session_name

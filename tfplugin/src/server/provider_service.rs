@@ -257,7 +257,15 @@ panic_answer!(
 /// connection, which Terraform reports without the message. Unwind safety:
 /// the service's shared state is a few locks, each read with poisoning
 /// treated as absent, so later RPCs see "not configured", never torn data.
-async fn guard<T: PanicAnswer>(rpc: &str, handler: impl Future<Output = RpcResult<T>>) -> RpcResult<T> {
+///
+/// `cancel` is the RPC's cancellation (the one its `Ctx` gets), visible to code below the
+/// resources through `rpc_cancellation`.
+async fn guard<T: PanicAnswer>(
+    rpc: &str,
+    cancel: CancellationToken,
+    handler: impl Future<Output = RpcResult<T>>,
+) -> RpcResult<T> {
+    let handler = crate::resource::with_rpc_cancellation(cancel, handler);
     match AssertUnwindSafe(handler).catch_unwind().await {
         Ok(answer) => answer,
         Err(payload) => {
@@ -301,7 +309,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         &self,
         _r: Request<pb::get_provider_schema::Request>,
     ) -> RpcResult<pb::get_provider_schema::Response> {
-        guard("GetProviderSchema", async move {
+        guard("GetProviderSchema", self.stop_token(), async move {
             Ok(Response::new(pb::get_provider_schema::Response {
                 provider: Some(self.schema.to_proto()),
                 resource_schemas: self
@@ -328,7 +336,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         &self,
         r: Request<pb::validate_provider_config::Request>,
     ) -> RpcResult<pb::validate_provider_config::Response> {
-        guard("ValidateProviderConfig", async move {
+        guard("ValidateProviderConfig", self.stop_token(), async move {
             let r = r.into_inner();
             let result = async {
                 let config = decode(r.config.as_ref(), &self.ty)?;
@@ -355,7 +363,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         &self,
         r: Request<pb::validate_resource_config::Request>,
     ) -> RpcResult<pb::validate_resource_config::Response> {
-        guard("ValidateResourceConfig", async move {
+        guard("ValidateResourceConfig", self.stop_token(), async move {
             let r = r.into_inner();
             let result = async {
                 let entry = self.resource(&r.type_name)?;
@@ -376,7 +384,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         &self,
         r: Request<pb::validate_data_resource_config::Request>,
     ) -> RpcResult<pb::validate_data_resource_config::Response> {
-        guard("ValidateDataResourceConfig", async move {
+        guard("ValidateDataResourceConfig", self.stop_token(), async move {
             let r = r.into_inner();
             let result = async {
                 let entry = self.data_source(&r.type_name)?;
@@ -399,7 +407,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         &self,
         r: Request<pb::upgrade_resource_state::Request>,
     ) -> RpcResult<pb::upgrade_resource_state::Response> {
-        guard("UpgradeResourceState", async move {
+        guard("UpgradeResourceState", self.stop_token(), async move {
             let r = r.into_inner();
             let result = async {
                 let entry = self.resource(&r.type_name)?;
@@ -437,7 +445,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         &self,
         r: Request<pb::configure_provider::Request>,
     ) -> RpcResult<pb::configure_provider::Response> {
-        guard("ConfigureProvider", async move {
+        guard("ConfigureProvider", self.stop_token(), async move {
             let r = r.into_inner();
             let result = async {
                 let config = decode(r.config.as_ref(), &self.ty)?;
@@ -473,7 +481,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
     }
 
     async fn read_resource(&self, r: Request<pb::read_resource::Request>) -> RpcResult<pb::read_resource::Response> {
-        guard("ReadResource", async move {
+        guard("ReadResource", self.stop_token(), async move {
             let r = r.into_inner();
             tracing::debug!(target: "tfplugin", rpc = "ReadResource", type_name = %r.type_name);
             let mut warnings = Diagnostics::new();
@@ -505,7 +513,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         &self,
         r: Request<pb::plan_resource_change::Request>,
     ) -> RpcResult<pb::plan_resource_change::Response> {
-        guard("PlanResourceChange", async move {
+        guard("PlanResourceChange", self.stop_token(), async move {
             let r = r.into_inner();
             tracing::debug!(target: "tfplugin", rpc = "PlanResourceChange", type_name = %r.type_name);
             let mut warnings = Diagnostics::new();
@@ -554,7 +562,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         &self,
         r: Request<pb::apply_resource_change::Request>,
     ) -> RpcResult<pb::apply_resource_change::Response> {
-        guard("ApplyResourceChange", async move {
+        guard("ApplyResourceChange", self.stop_token(), async move {
             let r = r.into_inner();
             tracing::debug!(target: "tfplugin", rpc = "ApplyResourceChange", type_name = %r.type_name);
             let result = async {
@@ -596,7 +604,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         &self,
         r: Request<pb::import_resource_state::Request>,
     ) -> RpcResult<pb::import_resource_state::Response> {
-        guard("ImportResourceState", async move {
+        guard("ImportResourceState", self.stop_token(), async move {
             let r = r.into_inner();
             let mut warnings = Diagnostics::new();
             let result = async {
@@ -638,7 +646,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         &self,
         r: Request<pb::move_resource_state::Request>,
     ) -> RpcResult<pb::move_resource_state::Response> {
-        guard("MoveResourceState", async move {
+        guard("MoveResourceState", self.stop_token(), async move {
             let r = r.into_inner();
             let result = async {
                 let entry = self.resource(&r.target_type_name)?;
@@ -691,7 +699,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
         &self,
         r: Request<pb::read_data_source::Request>,
     ) -> RpcResult<pb::read_data_source::Response> {
-        guard("ReadDataSource", async move {
+        guard("ReadDataSource", self.stop_token(), async move {
             let r = r.into_inner();
             tracing::debug!(target: "tfplugin", rpc = "ReadDataSource", type_name = %r.type_name);
             let mut warnings = Diagnostics::new();
