@@ -449,3 +449,50 @@ fn a_failure_half_way_keeps_the_bucket_and_the_next_apply_finishes() {
     assert_eq!(facts.topics.len(), 1);
     ws.destroy().expect_ok();
 }
+
+/// `timeouts.create` bounds the whole create, not each step: a slow PutPublicAccessBlock leaves
+/// the policy step only what is left (it would get the full 5 s again otherwise, and the create
+/// would take about 9 s). The bucket is kept as partial state; the next apply finishes it.
+#[test]
+fn a_slow_create_ends_at_its_timeout_with_the_bucket_in_state() {
+    use std::time::{Duration, Instant};
+
+    let ds = Devstack::start(&[]);
+    let bucket = "acc-curb-create-budget";
+    let ws = Workspace::on(&ds, bucket);
+    let aws = Billing::for_account(&ds, acceptance_tests::aws::account_id());
+    ws.config(&format!(
+        "resource \"vantage_aws_cur_bucket\" \"this\" {{\n  bucket = \"{bucket}\"\n  timeouts {{\n    create = \"5s\"\n  }}\n}}\n"
+    ));
+    ds.admin_post(
+        "faults",
+        serde_json::json!({"service": "aws", "match": "s3:PutPublicAccessBlock", "delay_ms": 4000, "count": 1}),
+    );
+    // S3's "not yet" for a policy naming a role IAM has not propagated, slowly, every time.
+    ds.admin_post(
+        "faults",
+        serde_json::json!({"service": "aws", "match": "s3:PutBucketPolicy", "count": 1000, "status": 400, "delay_ms": 1500,
+            "body": "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>MalformedPolicy</Code><Message>Invalid principal in policy</Message></Error>"}),
+    );
+    let started = Instant::now();
+    let failed = ws.apply();
+    let took = started.elapsed();
+    failed
+        .expect_error("Could not apply the CUR bucket policy")
+        .expect_error(r"`timeouts.create` \(5s\) ran out while waiting for S3 PutBucketPolicy");
+    assert!(took < Duration::from_secs(8), "the create took {took:?}");
+    let state = ws.run(&["state", "list"]);
+    assert!(
+        state.stdout.contains("vantage_aws_cur_bucket.this"),
+        "the bucket is in state: {}",
+        state.stdout
+    );
+    let facts = aws.bucket(bucket).expect("the bucket is kept, not orphaned");
+    assert_eq!(facts.public_access_block, Some([true; 4]), "the step before is done");
+
+    acceptance_tests::vantage_checks::clear_faults(&ds);
+    ws.apply().expect_ok();
+    ws.plan().expect_empty_plan();
+    assert!(aws.bucket(bucket).is_some_and(|b| b.policy.is_some()));
+    ws.destroy().expect_ok();
+}

@@ -290,3 +290,43 @@ fn an_export_deleted_out_of_band_is_planned_again() {
     c.ws.plan().expect_empty_plan();
     c.ws.destroy().expect_ok();
 }
+
+/// `timeouts.create` bounds the whole create: a slow wait for the bucket's region leaves
+/// CreateExport only what is left (it would get the full 5 s again otherwise, and the create
+/// would take about 9 s). Faults are armed on a devstack of this test's own.
+#[test]
+fn a_slow_create_ends_at_its_timeout() {
+    use std::time::{Duration, Instant};
+
+    let ds = Devstack::start(&[]);
+    let name = "acc-export-create-budget";
+    let ws = Workspace::on(&ds, name);
+    let bucket = format!(
+        "resource \"vantage_aws_cur_bucket\" \"this\" {{\n  bucket        = \"{name}\"\n  force_destroy = true\n}}\n"
+    );
+    ws.config(&bucket);
+    ws.apply().expect_ok();
+    ws.config(&format!(
+        "{bucket}\nresource \"vantage_aws_data_export\" \"this\" {{\n  bucket = vantage_aws_cur_bucket.this.bucket\n  name   = \"{name}\"\n  timeouts {{\n    create = \"5s\"\n  }}\n}}\n"
+    ));
+    ds.admin_post(
+        "faults",
+        serde_json::json!({"service": "aws", "match": "s3:GetBucketLocation", "delay_ms": 4000, "count": 1}),
+    );
+    // Data Exports' "not yet" while it cannot verify the bucket policy, slowly, every time.
+    ds.admin_post(
+        "faults",
+        serde_json::json!({"service": "aws", "match": "bcm-data-exports:CreateExport", "count": 1000, "status": 400,
+            "delay_ms": 1500, "body": {"__type": "ValidationException", "Message": "Failed to verify customer bucket permission."}}),
+    );
+    let started = Instant::now();
+    let failed = ws.apply();
+    let took = started.elapsed();
+    failed.expect_error(r"`timeouts.create` \(5s\) ran out while waiting for Data Exports CreateExport");
+    assert!(took < Duration::from_secs(8), "the create took {took:?}");
+
+    acceptance_tests::vantage_checks::clear_faults(&ds);
+    ws.apply().expect_ok();
+    ws.plan().expect_empty_plan();
+    ws.destroy().expect_ok();
+}

@@ -264,6 +264,29 @@ fn a_bucket_policy_put_while_ctrl_c_is_pressed_keeps_the_bucket_in_state() {
     assert!(aws.bucket(bucket).is_none());
 }
 
+/// PutBucketPolicy is idempotent: the SDK's retry puts the same document again.
+#[test]
+fn a_bucket_policy_whose_put_answer_was_lost_is_put_again() {
+    let bucket = "acc-lost-bucket-policy-retry";
+    let (ds, aws, ws) = bucket_case(bucket, "us-east-1");
+    apply_losing_the_answer_once(&ds, &ws, "aws", "s3:PutBucketPolicy");
+    let kept = resource(&ws, "vantage_aws_cur_bucket.this").expect("the bucket is in state");
+    let in_state: Value =
+        serde_json::from_str(kept["values"]["policy"].as_str().expect("the state holds the policy")).expect("JSON");
+    let applied = aws
+        .bucket(bucket)
+        .and_then(|b| b.policy)
+        .expect("the bucket has a policy");
+    let expected = reference_policy(acceptance_tests::aws::account_id(), bucket, None, true);
+    for (what, policy) in [("S3's", &applied), ("the state's", &in_state)] {
+        assert!(
+            policy["Version"] == expected["Version"] && acceptance_tests::aws::same_statements(policy, &expected),
+            "{what} policy is not the reference one: {policy}"
+        );
+    }
+    ws.destroy().expect_ok();
+}
+
 /// Outside us-east-1 S3 answers a repeated CreateBucket with `BucketAlreadyOwnedByYou`.
 #[test]
 fn a_bucket_whose_create_answer_was_lost_is_adopted() {

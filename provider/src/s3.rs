@@ -1,11 +1,10 @@
 //! S3 facts shared by the resources that name buckets.
 
-use std::time::Duration;
-
 use tfplugin::{AttrPath, Ctx, Diagnostic, Plan};
 
 use crate::ProviderData;
 use crate::aws::s3::{S3Error, wait_for_bucket_location};
+use crate::retry::Budget;
 
 /// Plans `bucket_region` when the configuration leaves it out: the prior region while the
 /// bucket stays the same, else unknown ([`delivery_region`] reads it at apply).
@@ -25,23 +24,33 @@ pub fn plan_delivery_region(plan: &mut Plan) {
 }
 
 /// The region a report or export delivers into: `configured`, else the bucket's own (the
-/// bucket may be created by this same apply, so a missing one is waited for).
+/// bucket may be created by this same apply, so a missing one is waited for, within what is
+/// left of `budget`).
 pub async fn delivery_region(
     ctx: &Ctx<ProviderData>,
     bucket: &str,
     configured: Option<&str>,
-    timeout: Duration,
+    budget: &Budget,
 ) -> Result<String, Diagnostic> {
     if let Some(r) = configured {
         return Ok(r.to_string());
     }
     let s3 = ctx.provider().aws.s3(None).await;
-    wait_for_bucket_location(&s3, bucket, ctx.cancellation(), timeout)
+    let step = format!("looking for the bucket {bucket:?}");
+    // A read, safe to abandon at the deadline.
+    let Some(found) = budget
+        .bound(wait_for_bucket_location(&s3, bucket, ctx.cancellation(), budget.left()))
         .await
-        .map_err(|e| match e {
+    else {
+        return Err(budget.ran_out(&step));
+    };
+    found.map_err(|e| {
+        let d = match e {
             S3Error::Missing { .. } => e.to_diagnostic().at(AttrPath::new("bucket")),
             e => e.to_diagnostic(),
-        })
+        };
+        budget.explain(d, &step)
+    })
 }
 
 /// Checks S3's bucket naming rules, returning what is wrong and how to fix it.

@@ -333,7 +333,7 @@ pub enum Start<'a> {
 }
 
 impl Start<'_> {
-    fn name(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Start::Instances { .. } => "CreateStackInstances",
             Start::RemoveInstances { .. } => "DeleteStackInstances",

@@ -50,7 +50,7 @@ use tfplugin::{CancellationToken, Diagnostic};
 
 use crate::aws::clients::partition_of;
 use crate::aws::errors::{code, created_since, describe, refused};
-use crate::retry::{RetryError, retry_while};
+use crate::retry::{Budget, RetryError, retry_while};
 use crate::tags::Tags;
 
 /// The AWS account that owns Vantage's SNS topics.
@@ -118,6 +118,9 @@ pub enum S3Error {
         attempts: u32,
         waited: Duration,
     },
+    /// The operation's bound passed with a write (or its read) still unanswered.
+    #[error("S3 {op} on {bucket}: no answer before the deadline")]
+    Unanswered { op: &'static str, bucket: String },
     /// Reading what S3 holds for the bucket failed.
     #[error("S3 {op} on {bucket}: {message}")]
     Read {
@@ -181,6 +184,14 @@ pub enum S3Error {
 }
 
 impl S3Error {
+    /// The S3 operation a failed write step was waiting for.
+    pub fn write_op(&self) -> Option<&'static str> {
+        match self {
+            S3Error::Write { op, .. } | S3Error::Unanswered { op, .. } => Some(op),
+            _ => None,
+        }
+    }
+
     /// Whether a failed [`create_bucket`] may still have made the bucket: S3 gave no answer or a
     /// server error, or Terraform stopped the wait.
     pub fn may_have_created(&self) -> bool {
@@ -208,6 +219,10 @@ impl S3Error {
                 }
                 Diagnostic::error(format!("Could not {}", write_summary(op)), detail)
             }
+            S3Error::Unanswered { op, .. } => Diagnostic::error(
+                format!("Could not {}", write_summary(op)),
+                format!("{self}. Run apply again to continue from here."),
+            ),
             S3Error::Read { .. } => Diagnostic::error("Could not read the CUR bucket", self.to_string()),
             S3Error::Location { .. } => Diagnostic::error("Could not find the bucket's region", self.to_string()),
             S3Error::Missing { bucket, waited } => Diagnostic::error(
@@ -759,13 +774,15 @@ pub async fn read_bucket(s3: &aws_sdk_s3::Client, bucket: &str, region: &str) ->
 // ---------------------------------------------------------------------------
 
 /// Writes the parts of one bucket. Each write is idempotent and retried
-/// for `timeout` while S3 answers "not yet" (see the module docs).
+/// while S3 answers "not yet" (see the module docs), within what is left of
+/// the operation's `budget`; an attempt still in flight at its deadline is abandoned
+/// (safe: the next apply writes the part again).
 pub struct BucketWriter<'a> {
     s3: aws_sdk_s3::Client,
     bucket: &'a str,
     region: &'a str,
     cancel: &'a CancellationToken,
-    timeout: Duration,
+    budget: Budget,
 }
 
 impl<'a> BucketWriter<'a> {
@@ -775,14 +792,14 @@ impl<'a> BucketWriter<'a> {
         bucket: &'a str,
         region: &'a str,
         cancel: &'a CancellationToken,
-        timeout: Duration,
+        budget: Budget,
     ) -> BucketWriter<'a> {
         BucketWriter {
             s3,
             bucket,
             region,
             cancel,
-            timeout,
+            budget,
         }
     }
 
@@ -799,22 +816,27 @@ impl<'a> BucketWriter<'a> {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        retry_while(self.cancel, self.timeout, op, not_yet)
-            .await
-            .map_err(|e| match e {
-                RetryError::Cancelled => S3Error::Cancelled,
-                RetryError::Failed {
-                    error,
-                    attempts,
-                    waited,
-                } => S3Error::Write {
-                    op: op_name,
-                    bucket: self.bucket.to_string(),
-                    message: describe(&error),
-                    attempts,
-                    waited,
-                },
-            })
+        let retried = retry_while(self.cancel, self.budget.left(), op, not_yet);
+        let Some(result) = self.budget.bound(retried).await else {
+            return Err(S3Error::Unanswered {
+                op: op_name,
+                bucket: self.bucket.to_string(),
+            });
+        };
+        result.map_err(|e| match e {
+            RetryError::Cancelled => S3Error::Cancelled,
+            RetryError::Failed {
+                error,
+                attempts,
+                waited,
+            } => S3Error::Write {
+                op: op_name,
+                bucket: self.bucket.to_string(),
+                message: describe(&error),
+                attempts,
+                waited,
+            },
+        })
     }
 
     /// One write, retried while S3 does not see the new bucket yet.

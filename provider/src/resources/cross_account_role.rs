@@ -415,7 +415,7 @@ impl Resource<ProviderData> for CrossAccountRole {
     async fn create(&self, ctx: &Ctx<ProviderData>, planned: RoleModel) -> Result<RoleModel, ApplyError<RoleModel>> {
         let name = planned.name().to_string();
         // `timeouts.create` bounds the whole create: each step gets what the earlier ones left.
-        let budget = Budget::new(planned.timeouts().create_or(DEFAULT_TIMEOUT));
+        let budget = Budget::new("create", planned.timeouts().create_or(DEFAULT_TIMEOUT));
         let client = ctx.provider().aws.iam().await;
         let wanted = settings(&planned);
         // What is known once the role exists; returned as partial state from here on.
@@ -497,23 +497,34 @@ impl Resource<ProviderData> for CrossAccountRole {
         planned: RoleModel,
     ) -> Result<RoleModel, ApplyError<RoleModel>> {
         let name = planned.name().to_string();
-        let timeout = planned.timeouts().update_or(DEFAULT_TIMEOUT);
+        // `timeouts.update` bounds the whole update (the change, removing unmanaged inline
+        // policies, the read back), however long one IAM call stalls.
+        let budget = Budget::new("update", planned.timeouts().update_or(DEFAULT_TIMEOUT));
         let client = ctx.provider().aws.iam().await;
         let cancel = ctx.cancellation();
-        // `timeouts.update` bounds the whole update, however long one IAM call stalls.
-        let changed = tokio::time::timeout(
-            timeout,
-            iam::change_role(client, cancel, timeout, &name, &settings(&prior), &settings(&planned)),
-        )
-        .await
-        .unwrap_or(Err(iam::IamError::TimedOut { waited: timeout }));
+        let changed = budget
+            .bound(iam::change_role(
+                client,
+                cancel,
+                budget.left(),
+                &name,
+                &settings(&prior),
+                &settings(&planned),
+            ))
+            .await
+            .unwrap_or(Err(iam::IamError::TimedOut {
+                waited: planned.timeouts().update_or(DEFAULT_TIMEOUT),
+            }));
         if let Err(e) = changed {
             let hint = if e.is(Problem::InvalidPrincipal) {
                 "Check that `vantage_principal_arn` names an existing principal."
             } else {
                 "The next plan shows what was applied before it ended."
             };
-            let d = e.to_diagnostic("Updating the IAM role failed", hint);
+            let d = budget.explain(
+                e.to_diagnostic("Updating the IAM role failed", hint),
+                "updating the role",
+            );
             // Some changes may have been made before the failure: the state says what IAM holds.
             return Err(match Self::read_after_failure(ctx, &name, &prior).await {
                 Some(state) => ApplyError::with_partial_state(state, d),
@@ -524,14 +535,20 @@ impl Resource<ProviderData> for CrossAccountRole {
             let managed = planned.inline_policies.clone().unwrap_or_default();
             let current = prior.inline_policy_names.clone().unwrap_or_default();
             for unmanaged in current.iter().filter(|n| !managed.contains(*n)) {
-                iam::delete_inline_policy(client, &name, unmanaged)
+                let step = format!("removing the unmanaged inline policy {unmanaged:?}");
+                // A delete, safe to abandon at the deadline.
+                budget
+                    .bound(iam::delete_inline_policy(client, &name, unmanaged))
                     .await
-                    .map_err(|e| e.to_diagnostic("Removing an unmanaged inline policy failed", ""))?;
+                    .ok_or_else(|| budget.ran_out(&step))?
+                    .map_err(|e| {
+                        budget.explain(e.to_diagnostic("Removing an unmanaged inline policy failed", ""), &step)
+                    })?;
             }
         }
-        let mut state = Self::read_back(ctx, &name, &planned, timeout)
+        let mut state = Self::read_back(ctx, &name, &planned, budget.left())
             .await
-            .map_err(ApplyError::from)?;
+            .map_err(|d| ApplyError::from(budget.explain(d, "reading the role back")))?;
         // Inline policies named in the configuration may be (re)created by their own
         // resources later in this apply; the set planned is what this step left.
         if let Some(planned_names) = &planned.inline_policy_names {
@@ -542,20 +559,24 @@ impl Resource<ProviderData> for CrossAccountRole {
 
     async fn delete(&self, ctx: &Ctx<ProviderData>, prior: RoleModel) -> Result<(), Diagnostics> {
         let name = prior.name().to_string();
-        let timeout = prior.timeouts().delete_or(DEFAULT_TIMEOUT);
+        // `timeouts.delete` bounds the whole delete (reading, detaching, DeleteRole's retries);
+        // abandoning it midway is safe: the role stays in state for the next destroy.
+        let budget = Budget::new("delete", prior.timeouts().delete_or(DEFAULT_TIMEOUT));
         let client = ctx.provider().aws.iam().await;
         let deleted = async {
             let Some(remote) = iam::find_role(client, &name).await? else {
                 return Ok(());
             };
-            iam::delete_role(client, ctx.cancellation(), timeout, &remote, &name).await
+            iam::delete_role(client, ctx.cancellation(), budget.left(), &remote, &name).await
         };
-        deleted.await.map_err(|e| {
-            e.to_diagnostic(
+        let step = "deleting the role";
+        let deleted = budget.bound(deleted).await.ok_or_else(|| budget.ran_out(step))?;
+        deleted.map_err(|e| {
+            let d = e.to_diagnostic(
                 "Deleting the IAM role failed",
                 "Something else still uses the role (an instance profile?); detach it and retry.",
-            )
-            .into()
+            );
+            budget.explain(d, step).into()
         })
     }
 

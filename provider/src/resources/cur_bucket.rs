@@ -28,6 +28,7 @@ use crate::aws::s3::{
     topic_arn,
 };
 use crate::policy::bucket::{PolicyShape, bucket_policy, parse_additional, policy_shape, same_statements};
+use crate::retry::Budget;
 use crate::tags::{self, Tags};
 use crate::{moves, policy};
 
@@ -103,10 +104,19 @@ fn region_rule(s: &str) -> Result<(), String> {
     }
 }
 
-/// What `state` records as done, with the diagnostic of the step that failed.
-fn partial(state: &CurBucketModel) -> impl FnOnce(S3Error) -> ApplyError<CurBucketModel> + use<> {
+/// What `state` records as done, with the diagnostic of the step that failed (saying so when
+/// `budget` ran out in it).
+fn partial(state: &CurBucketModel, budget: &Budget) -> impl FnOnce(S3Error) -> ApplyError<CurBucketModel> + use<> {
     let state = state.clone();
-    move |e| ApplyError::with_partial_state(state, diagnostic(e))
+    let budget = *budget;
+    move |e| ApplyError::with_partial_state(state, explained(&budget, e))
+}
+
+fn explained(budget: &Budget, e: S3Error) -> Diagnostic {
+    let step = e
+        .write_op()
+        .map_or_else(|| "writing the bucket".to_string(), |op| format!("waiting for S3 {op}"));
+    budget.explain(diagnostic(e), &step)
 }
 
 /// An S3 error as a diagnostic, on the attribute it concerns.
@@ -192,14 +202,14 @@ impl CurBucket {
         ctx: &'a Ctx<ProviderData>,
         s3: aws_sdk_s3::Client,
         m: &'a CurBucketModel,
-        timeout: Duration,
+        budget: Budget,
     ) -> BucketWriter<'a> {
         BucketWriter::new(
             s3,
             m.bucket(),
             m.region().unwrap_or("us-east-1"),
             ctx.cancellation(),
-            timeout,
+            budget,
         )
     }
 }
@@ -412,7 +422,8 @@ impl Resource<ProviderData> for CurBucket {
     ) -> Result<CurBucketModel, ApplyError<CurBucketModel>> {
         let bucket = planned.bucket().to_string();
         let region = planned.region().unwrap_or("us-east-1").to_string();
-        let timeout = planned.timeouts().create_or(DEFAULT_TIMEOUT);
+        // `timeouts.create` bounds the whole create: each step gets what the earlier ones left.
+        let budget = Budget::new("create", planned.timeouts().create_or(DEFAULT_TIMEOUT));
         let client = ctx.provider().aws.s3(Some(&region)).await;
         // Once the bucket exists a failure returns what was done as partial state, so the next
         // apply continues and nothing is orphaned.
@@ -427,27 +438,42 @@ impl Resource<ProviderData> for CurBucket {
             tags_all: Some(Tags::new()),
             ..planned.clone()
         };
-        if let Err(e) = s3::create_bucket(&client, &bucket, &region, ctx.cancellation()).await {
-            // The bucket may exist (the answer was lost, or Terraform stopped the wait): the next
-            // refresh finds it or drops it.
-            return Err(if e.may_have_created() {
-                ApplyError::with_partial_state(done, diagnostic(e))
-            } else {
-                ApplyError::from(diagnostic(e))
-            });
+        // The bucket may exist after a failure here (the answer was lost, Terraform stopped the
+        // wait, or the bound passed with the call out): the next refresh finds it or drops it.
+        match budget
+            .bound(s3::create_bucket(&client, &bucket, &region, ctx.cancellation()))
+            .await
+        {
+            None => {
+                return Err(ApplyError::with_partial_state(
+                    done,
+                    budget
+                        .ran_out("waiting for S3 CreateBucket")
+                        .at(AttrPath::new("bucket")),
+                ));
+            }
+            Some(Err(e)) if e.may_have_created() => return Err(ApplyError::with_partial_state(done, diagnostic(e))),
+            Some(Err(e)) => return Err(ApplyError::from(diagnostic(e))),
+            Some(Ok(())) => {}
         }
-        let writer = Self::writer(ctx, client, &planned, timeout);
-        writer.block_public_access().await.map_err(partial(&done))?;
+        let writer = Self::writer(ctx, client, &planned, budget);
+        writer.block_public_access().await.map_err(partial(&done, &budget))?;
         done.public_access_block = Some(PublicAccessBlock::ALL_ON);
         let document = Self::planned_policy(ctx, &planned)
             .await
             .map_err(|d| ApplyError::with_partial_state(done.clone(), d))?;
-        writer.put_bucket_policy(&document).await.map_err(partial(&done))?;
+        writer
+            .put_bucket_policy(&document)
+            .await
+            .map_err(partial(&done, &budget))?;
         let written = CurBucketModel {
             policy: Some(document.clone()),
             ..done.clone()
         };
-        let applied = writer.applied_bucket_policy().await.map_err(partial(&written))?;
+        let applied = writer
+            .applied_bucket_policy()
+            .await
+            .map_err(partial(&written, &budget))?;
         done.policy = Some(if policy::equivalent(&applied, &document) {
             document
         } else {
@@ -457,16 +483,19 @@ impl Resource<ProviderData> for CurBucket {
             writer
                 .put_expiry_rule(planned.lifecycle_days())
                 .await
-                .map_err(partial(&done))?;
+                .map_err(partial(&done, &budget))?;
             done.lifecycle_days = Some(planned.lifecycle_days());
         }
         if planned.notify() {
-            writer.put_vantage_notification(true).await.map_err(partial(&done))?;
+            writer
+                .put_vantage_notification(true)
+                .await
+                .map_err(partial(&done, &budget))?;
             done.notify_vantage = Some(true);
         }
         let all_tags = planned.tags_all.clone().unwrap_or_default();
         if !all_tags.is_empty() {
-            writer.put_tags(&all_tags).await.map_err(partial(&done))?;
+            writer.put_tags(&all_tags).await.map_err(partial(&done, &budget))?;
             done.tags_all = Some(all_tags);
         }
         Ok(done)
@@ -507,15 +536,16 @@ impl Resource<ProviderData> for CurBucket {
         prior: CurBucketModel,
         planned: CurBucketModel,
     ) -> Result<CurBucketModel, ApplyError<CurBucketModel>> {
-        let timeout = planned.timeouts().update_or(DEFAULT_TIMEOUT);
+        // `timeouts.update` bounds the whole update: each step gets what the earlier ones left.
+        let budget = Budget::new("update", planned.timeouts().update_or(DEFAULT_TIMEOUT));
         let region = planned.region().or(prior.region()).unwrap_or("us-east-1").to_string();
         let client = ctx.provider().aws.s3(Some(&region)).await;
-        let writer = Self::writer(ctx, client, &planned, timeout);
+        let writer = Self::writer(ctx, client, &planned, budget);
         // Progress so far: on failure Terraform keeps what was done.
         let mut done = prior.clone();
 
         if prior.public_access_block != Some(PublicAccessBlock::ALL_ON) {
-            writer.block_public_access().await.map_err(partial(&done))?;
+            writer.block_public_access().await.map_err(partial(&done, &budget))?;
             done.public_access_block = Some(PublicAccessBlock::ALL_ON);
         }
         let document = Self::planned_policy(ctx, &planned)
@@ -526,8 +556,11 @@ impl Resource<ProviderData> for CurBucket {
             .as_deref()
             .is_none_or(|p| !policy::equivalent(p, &document))
         {
-            writer.put_bucket_policy(&document).await.map_err(partial(&done))?;
-            let applied = writer.applied_bucket_policy().await.map_err(partial(&done))?;
+            writer
+                .put_bucket_policy(&document)
+                .await
+                .map_err(partial(&done, &budget))?;
+            let applied = writer.applied_bucket_policy().await.map_err(partial(&done, &budget))?;
             done.policy = Some(if policy::equivalent(&applied, &document) {
                 document
             } else {
@@ -540,19 +573,19 @@ impl Resource<ProviderData> for CurBucket {
             writer
                 .put_expiry_rule(planned.lifecycle_days())
                 .await
-                .map_err(partial(&done))?;
+                .map_err(partial(&done, &budget))?;
             done.lifecycle_days = planned.lifecycle_days;
         }
         if planned.notify_vantage != prior.notify_vantage {
             writer
                 .put_vantage_notification(planned.notify())
                 .await
-                .map_err(partial(&done))?;
+                .map_err(partial(&done, &budget))?;
             done.notify_vantage = planned.notify_vantage;
         }
         if planned.tags_all != prior.tags_all {
             let all = planned.tags_all.clone().unwrap_or_default();
-            writer.put_tags(&all).await.map_err(partial(&done))?;
+            writer.put_tags(&all).await.map_err(partial(&done, &budget))?;
             done.tags_all = Some(all);
         }
         Ok(CurBucketModel {
@@ -564,12 +597,23 @@ impl Resource<ProviderData> for CurBucket {
 
     async fn delete(&self, ctx: &Ctx<ProviderData>, prior: CurBucketModel) -> Result<(), Diagnostics> {
         let region = prior.region().unwrap_or("us-east-1");
-        let timeout = prior.timeouts().delete_or(DEFAULT_TIMEOUT);
+        let budget = Budget::new("delete", prior.timeouts().delete_or(DEFAULT_TIMEOUT));
         let client = ctx.provider().aws.s3(Some(region)).await;
         let force = prior.force_destroy.unwrap_or(false);
-        s3::delete_bucket(&client, prior.bucket(), force, ctx.cancellation(), timeout)
+        let step = "deleting the bucket";
+        // Deleting is safe to abandon at the deadline: the bucket stays in state and the next
+        // destroy starts again.
+        let deleted = budget
+            .bound(s3::delete_bucket(
+                &client,
+                prior.bucket(),
+                force,
+                ctx.cancellation(),
+                budget.left(),
+            ))
             .await
-            .map_err(|e| diagnostic(e).into())
+            .ok_or_else(|| budget.ran_out(step))?;
+        deleted.map_err(|e| budget.explain(diagnostic(e), step).into())
     }
 
     async fn import(&self, ctx: &Ctx<ProviderData>, id: &str) -> Result<CurBucketModel, Diagnostics> {

@@ -14,6 +14,7 @@ use crate::ProviderData;
 use crate::aws::clients::partition_of;
 use crate::aws::s3::{self, BucketWriter, S3Error};
 use crate::policy::bucket::{merge_vantage_statements, same_statements, vantage_statements, vantage_statements_in};
+use crate::retry::Budget;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -72,12 +73,16 @@ impl CurBucketAccess {
         region: &str,
         ours: &[serde_json::Value],
         notify: Option<bool>,
-        timeout: Duration,
+        budget: &Budget,
     ) -> Result<(), Diagnostic> {
         let client = ctx.provider().aws.s3(Some(region)).await;
-        let current = s3::read_bucket(&client, &m.bucket, region)
+        let step = "reading the bucket";
+        // A read, safe to abandon at the deadline.
+        let current = budget
+            .bound(s3::read_bucket(&client, &m.bucket, region))
             .await
-            .map_err(diagnostic)?
+            .ok_or_else(|| budget.ran_out(step))?
+            .map_err(|e| budget.explain(diagnostic(e), step))?
             .ok_or_else(|| {
                 diagnostic(S3Error::Missing {
                     bucket: m.bucket.clone(),
@@ -90,13 +95,17 @@ impl CurBucketAccess {
                 format!("{e}. Fix the bucket's policy where it is managed, then apply again."),
             )
         })?;
-        let writer = BucketWriter::new(client, &m.bucket, region, ctx.cancellation(), timeout);
+        let writer = BucketWriter::new(client, &m.bucket, region, ctx.cancellation(), *budget);
+        let explained = |e: S3Error| {
+            let step = format!("waiting for S3 {}", e.write_op().unwrap_or("on the bucket"));
+            budget.explain(diagnostic(e), &step)
+        };
         match merged {
-            Some(policy) => writer.put_bucket_policy(&policy).await.map_err(diagnostic)?,
-            None => writer.delete_bucket_policy().await.map_err(diagnostic)?,
+            Some(policy) => writer.put_bucket_policy(&policy).await.map_err(explained)?,
+            None => writer.delete_bucket_policy().await.map_err(explained)?,
         }
         if let Some(notify) = notify.filter(|n| *n != current.notify_vantage) {
-            writer.put_vantage_notification(notify).await.map_err(diagnostic)?;
+            writer.put_vantage_notification(notify).await.map_err(explained)?;
         }
         Ok(())
     }
@@ -227,10 +236,14 @@ impl Resource<ProviderData> for CurBucketAccess {
         ctx: &Ctx<ProviderData>,
         planned: CurBucketAccessModel,
     ) -> Result<CurBucketAccessModel, ApplyError<CurBucketAccessModel>> {
-        let timeout = planned.timeouts.clone().unwrap_or_default().create_or(DEFAULT_TIMEOUT);
-        let region = crate::s3::delivery_region(ctx, &planned.bucket, None, timeout).await?;
+        // `timeouts.create` bounds the whole create: each step gets what the earlier ones left.
+        let budget = Budget::new(
+            "create",
+            planned.timeouts.clone().unwrap_or_default().create_or(DEFAULT_TIMEOUT),
+        );
+        let region = crate::s3::delivery_region(ctx, &planned.bucket, None, &budget).await?;
         let ours = Self::ours(ctx, &planned, &region).await?;
-        Self::write(ctx, &planned, &region, &ours, Some(planned.notify()), timeout).await?;
+        Self::write(ctx, &planned, &region, &ours, Some(planned.notify()), &budget).await?;
         Ok(CurBucketAccessModel {
             id: Some(planned.bucket.clone()),
             region: Some(region),
@@ -254,10 +267,13 @@ impl Resource<ProviderData> for CurBucketAccess {
         prior: CurBucketAccessModel,
         planned: CurBucketAccessModel,
     ) -> Result<CurBucketAccessModel, ApplyError<CurBucketAccessModel>> {
-        let timeout = planned.timeouts.clone().unwrap_or_default().update_or(DEFAULT_TIMEOUT);
+        let budget = Budget::new(
+            "update",
+            planned.timeouts.clone().unwrap_or_default().update_or(DEFAULT_TIMEOUT),
+        );
         let region = prior.region.clone().unwrap_or_default();
         let ours = Self::ours(ctx, &planned, &region).await?;
-        Self::write(ctx, &planned, &region, &ours, Some(planned.notify()), timeout).await?;
+        Self::write(ctx, &planned, &region, &ours, Some(planned.notify()), &budget).await?;
         Ok(CurBucketAccessModel {
             id: Some(planned.bucket.clone()),
             region: Some(region),
@@ -267,13 +283,16 @@ impl Resource<ProviderData> for CurBucketAccess {
     }
 
     async fn delete(&self, ctx: &Ctx<ProviderData>, prior: CurBucketAccessModel) -> Result<(), Diagnostics> {
-        let timeout = prior.timeouts.clone().unwrap_or_default().delete_or(DEFAULT_TIMEOUT);
+        let budget = Budget::new(
+            "delete",
+            prior.timeouts.clone().unwrap_or_default().delete_or(DEFAULT_TIMEOUT),
+        );
         let Some(region) = Self::region(ctx, &prior.bucket).await? else {
             return Ok(());
         };
         // A notification this resource did not add (`notify_vantage = false`) is not its to remove.
         let notify = prior.notify().then_some(false);
-        Ok(Self::write(ctx, &prior, &region, &[], notify, timeout).await?)
+        Ok(Self::write(ctx, &prior, &region, &[], notify, &budget).await?)
     }
 
     async fn import(&self, ctx: &Ctx<ProviderData>, id: &str) -> Result<CurBucketAccessModel, Diagnostics> {

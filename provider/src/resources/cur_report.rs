@@ -400,10 +400,10 @@ impl Resource<ProviderData> for CurReport {
         planned: CurReportModel,
     ) -> Result<CurReportModel, ApplyError<CurReportModel>> {
         // `timeouts.create` bounds the whole create: the put gets what finding the region left.
-        let budget = Budget::new(planned.timeouts().create_or(DEFAULT_TIMEOUT));
+        let budget = Budget::new("create", planned.timeouts().create_or(DEFAULT_TIMEOUT));
         let name = planned.name().to_string();
         let region =
-            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), budget.left()).await?;
+            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), &budget).await?;
         let tags = planned.tags_all.clone().unwrap_or_default();
         let mut created = CurReportModel {
             id: Some(name.clone()),
@@ -419,10 +419,12 @@ impl Resource<ProviderData> for CurReport {
         if let Err(e) = put {
             // The report may exist (the answer was lost, or Terraform stopped the wait): the next
             // refresh finds it or drops it.
-            return Err(if e.may_have_acted() {
-                ApplyError::with_partial_state(created, diagnostic(e))
+            let acted = e.may_have_acted();
+            let d = budget.explain(diagnostic(e), "waiting for CUR PutReportDefinition");
+            return Err(if acted {
+                ApplyError::with_partial_state(created, d)
             } else {
-                ApplyError::from(diagnostic(e))
+                ApplyError::from(d)
             });
         }
         // The report exists: without the account for its ARN it is still state.
@@ -449,17 +451,17 @@ impl Resource<ProviderData> for CurReport {
         prior: CurReportModel,
         planned: CurReportModel,
     ) -> Result<CurReportModel, ApplyError<CurReportModel>> {
-        let budget = Budget::new(planned.timeouts().update_or(DEFAULT_TIMEOUT));
+        let budget = Budget::new("update", planned.timeouts().update_or(DEFAULT_TIMEOUT));
         let name = planned.name().to_string();
         let region =
-            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), budget.left()).await?;
+            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), &budget).await?;
         let cur = Self::cur(ctx);
         let mut resolved = planned.clone();
         resolved.bucket_region = Some(region.clone());
         if resolved.definition_fields() != prior.definition_fields() {
             cur.modify_report_definition(&resolved.definition(&region), budget.left())
                 .await
-                .map_err(diagnostic)?;
+                .map_err(|e| budget.explain(diagnostic(e), "waiting for CUR ModifyReportDefinition"))?;
         }
         let updated = CurReportModel {
             id: Some(name.clone()),
@@ -478,15 +480,32 @@ impl Resource<ProviderData> for CurReport {
             prior.tags_all.as_ref().unwrap_or(&Tags::new()),
             planned.tags_all.as_ref().unwrap_or(&Tags::new()),
         );
-        if !remove.is_empty()
-            && let Err(e) = cur.untag_report(&name, remove).await
-        {
-            return Err(ApplyError::with_partial_state(untagged(), diagnostic(e)));
+        // Tagging is idempotent, so a call still out at the deadline is abandoned; the tags then
+        // stay as they were in state and the next apply sets them again.
+        let step = "tagging the report";
+        if !remove.is_empty() {
+            match budget.bound(cur.untag_report(&name, remove)).await {
+                None => return Err(ApplyError::with_partial_state(untagged(), budget.ran_out(step))),
+                Some(Err(e)) => {
+                    return Err(ApplyError::with_partial_state(
+                        untagged(),
+                        budget.explain(diagnostic(e), step),
+                    ));
+                }
+                Some(Ok(())) => {}
+            }
         }
-        if !set.is_empty()
-            && let Err(e) = cur.tag_report(&name, &set).await
-        {
-            return Err(ApplyError::with_partial_state(untagged(), diagnostic(e)));
+        if !set.is_empty() {
+            match budget.bound(cur.tag_report(&name, &set)).await {
+                None => return Err(ApplyError::with_partial_state(untagged(), budget.ran_out(step))),
+                Some(Err(e)) => {
+                    return Err(ApplyError::with_partial_state(
+                        untagged(),
+                        budget.explain(diagnostic(e), step),
+                    ));
+                }
+                Some(Ok(())) => {}
+            }
         }
         Ok(updated)
     }

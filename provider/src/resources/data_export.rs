@@ -22,6 +22,7 @@ use crate::aws::exports::{
     ExportError, ExportFacts, ExportSpec, Exports, TABLE_PROPERTIES, TIME_UNITS, VANTAGE_COLUMNS, check_column_name,
     check_export_name, check_table_property, vantage_table_configuration,
 };
+use crate::retry::Budget;
 use crate::tags::{self, Tags};
 use crate::{ProviderData, moves};
 
@@ -401,14 +402,18 @@ impl Resource<ProviderData> for DataExport {
         ctx: &Ctx<ProviderData>,
         planned: DataExportModel,
     ) -> Result<DataExportModel, ApplyError<DataExportModel>> {
-        let timeout = planned.timeouts().create_or(DEFAULT_TIMEOUT);
+        // `timeouts.create` bounds the whole create: each step gets what the earlier ones left.
+        let budget = Budget::new("create", planned.timeouts().create_or(DEFAULT_TIMEOUT));
         let region =
-            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), timeout).await?;
+            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), &budget).await?;
         let caller = ctx.provider().aws.caller().await?;
         let spec = planned.spec(&caller.partition, &caller.account_id, &region);
         let tags = planned.tags_all.clone().unwrap_or_default();
         let exports = Self::exports(ctx);
-        let arn = exports.create(&spec, &tags, timeout).await.map_err(diagnostic)?;
+        let arn = exports
+            .create(&spec, &tags, budget.left())
+            .await
+            .map_err(|e| budget.explain(diagnostic(e), "waiting for Data Exports CreateExport"))?;
         // The export exists from here on: state records it even if the read back fails.
         let created = DataExportModel {
             id: Some(arn.clone()),
@@ -447,10 +452,10 @@ impl Resource<ProviderData> for DataExport {
         prior: DataExportModel,
         planned: DataExportModel,
     ) -> Result<DataExportModel, ApplyError<DataExportModel>> {
-        let timeout = planned.timeouts().update_or(DEFAULT_TIMEOUT);
+        let budget = Budget::new("update", planned.timeouts().update_or(DEFAULT_TIMEOUT));
         let arn = prior.arn().to_string();
         let region =
-            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), timeout).await?;
+            crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), &budget).await?;
         let caller = ctx.provider().aws.caller().await?;
         let spec = planned.spec(&caller.partition, &caller.account_id, &region);
         let exports = Self::exports(ctx);
@@ -465,7 +470,10 @@ impl Resource<ProviderData> for DataExport {
                 .as_ref()
                 .is_none_or(|all| spec.table_configuration.iter().any(|(k, v)| all.get(k) != Some(v)));
         if spec != prior_spec || drifted {
-            exports.update(&arn, &spec, timeout).await.map_err(diagnostic)?;
+            exports
+                .update(&arn, &spec, budget.left())
+                .await
+                .map_err(|e| budget.explain(diagnostic(e), "waiting for Data Exports UpdateExport"))?;
         }
         let (set, remove) = tags::diff(
             prior.tags_all.as_ref().unwrap_or(&Tags::new()),

@@ -37,6 +37,7 @@ use crate::policy::presets::{
     write_message,
 };
 use crate::policy::{self, PolicyDocument};
+use crate::retry::Budget;
 use crate::tags::{self, Tags};
 use crate::vantage::AwsProviderInfo;
 use crate::vantage::integrations::{Integrations, RegistrationError};
@@ -597,6 +598,7 @@ impl MemberAccountRoles {
         ctx: &Ctx<ProviderData>,
         m: &MemberRolesModel,
         accounts: &mut BTreeMap<String, MemberAccount>,
+        budget: &Budget,
     ) -> Diagnostics {
         let data = ctx.provider();
         let integrations = Integrations::new(&data.vantage, &data.integrations, ctx.cancellation());
@@ -607,8 +609,15 @@ impl MemberAccountRoles {
             let registered = entry.integration_id.is_some() || entry.integration_token.is_some();
             let wanted = m.register() && status == "CURRENT";
             if wanted && !registered {
+                if budget.spent() {
+                    // Not registered yet: the next apply registers it.
+                    diags.push(budget.ran_out(&format!("registering member account {account} with Vantage")));
+                    continue;
+                }
                 let role_arn = entry.role_arn.clone().unwrap_or_default();
-                match integrations.register(&role_arn, None, REGISTER_TIMEOUT).await {
+                // Each member gets at most REGISTER_TIMEOUT, and never more than the operation has left.
+                let bound = REGISTER_TIMEOUT.min(budget.left());
+                match integrations.register(&role_arn, None, bound).await {
                     Ok(done) => {
                         tracing::info!(
                             account,
@@ -681,10 +690,11 @@ impl MemberAccountRoles {
         ctx: &Ctx<ProviderData>,
         m: &MemberRolesModel,
         start: Start<'_>,
-        budget: Duration,
+        budget: &Budget,
         diags: &mut Diagnostics,
         hard: bool,
     ) -> Result<(), Diagnostic> {
+        let step = format!("waiting for the StackSet operation {}", start.name());
         let client = ctx.provider().aws.cloudformation().await;
         let outcome = cfn::run_operation(
             client,
@@ -693,10 +703,10 @@ impl MemberAccountRoles {
             m.name(),
             &m.preferences(),
             start,
-            budget,
+            budget.left(),
         )
         .await
-        .map_err(|e| cfn_diag(&e, "The StackSet operation did not complete"))?;
+        .map_err(|e| budget.explain(cfn_diag(&e, "The StackSet operation did not complete"), &step))?;
         if let Some(d) = failures_diagnostic(m.name(), &outcome) {
             diags.push(if hard {
                 d
@@ -712,14 +722,12 @@ impl MemberAccountRoles {
         ctx: &Ctx<ProviderData>,
         prior: Option<&MemberRolesModel>,
         planned: &MemberRolesModel,
-        budget: Duration,
+        budget: Budget,
     ) -> Result<MemberRolesModel, ApplyError<MemberRolesModel>> {
         // Members that fail during the create are warnings: an error would taint the StackSet, and
         // the next apply would replace it, deleting every member's role. Their instances show as
         // OUTDATED and the next plan deploys them again in place.
         let hard = prior.is_some();
-        let started = std::time::Instant::now();
-        let remaining = || budget.saturating_sub(started.elapsed());
         let client = ctx.provider().aws.cloudformation().await;
         let call_as = planned.call_as();
         let mut diags = Diagnostics::new();
@@ -771,7 +779,7 @@ impl MemberAccountRoles {
                 ctx,
                 planned,
                 Start::UpdateStackSet { spec: &planned.spec() },
-                remaining(),
+                &budget,
                 &mut diags,
                 hard,
             )
@@ -801,7 +809,7 @@ impl MemberAccountRoles {
                     regions: &new_regions,
                     retain_stacks: false,
                 },
-                remaining(),
+                &budget,
                 &mut diags,
                 hard,
             )
@@ -815,7 +823,7 @@ impl MemberAccountRoles {
                         targets: &targets,
                         regions: &new_regions,
                     },
-                    remaining(),
+                    &budget,
                     &mut diags,
                     hard,
                 )
@@ -843,7 +851,7 @@ impl MemberAccountRoles {
                     regions: &old_regions,
                     retain_stacks: false,
                 },
-                remaining(),
+                &budget,
                 &mut diags,
                 hard,
             )
@@ -859,7 +867,7 @@ impl MemberAccountRoles {
                     regions: &dropped_regions,
                     retain_stacks: false,
                 },
-                remaining(),
+                &budget,
                 &mut diags,
                 hard,
             )
@@ -875,7 +883,7 @@ impl MemberAccountRoles {
                     targets: &new_targets,
                     regions: &new_regions,
                 },
-                remaining(),
+                &budget,
                 &mut diags,
                 hard,
             )
@@ -891,7 +899,7 @@ impl MemberAccountRoles {
             }
         };
         if let Some(accounts) = state.accounts.as_mut() {
-            diags.extend(Self::reconcile_registrations(ctx, planned, accounts).await);
+            diags.extend(Self::reconcile_registrations(ctx, planned, accounts, &budget).await);
         }
         if diags.has_errors() {
             return Err(partial(diags, state));
@@ -1209,9 +1217,13 @@ impl Resource<ProviderData> for MemberAccountRoles {
         ctx: &Ctx<ProviderData>,
         planned: MemberRolesModel,
     ) -> Result<MemberRolesModel, ApplyError<MemberRolesModel>> {
-        let budget = planned.timeouts().create_or(DEFAULT_TIMEOUT);
-        Self::check_prerequisites(ctx, &planned, true)
+        // `timeouts.create` bounds the whole create, from the prerequisites to the registrations.
+        let budget = Budget::new("create", planned.timeouts().create_or(DEFAULT_TIMEOUT));
+        // Reads only, safe to abandon at the deadline.
+        budget
+            .bound(Self::check_prerequisites(ctx, &planned, true))
             .await
+            .ok_or_else(|| budget.ran_out("checking the organisation's prerequisites"))?
             .map_err(ApplyError::from)?;
         let client = ctx.provider().aws.cloudformation().await;
         let name = planned.name().to_string();
@@ -1282,12 +1294,13 @@ impl Resource<ProviderData> for MemberAccountRoles {
         prior: MemberRolesModel,
         planned: MemberRolesModel,
     ) -> Result<MemberRolesModel, ApplyError<MemberRolesModel>> {
-        let budget = planned.timeouts().update_or(DEFAULT_TIMEOUT);
+        let budget = Budget::new("update", planned.timeouts().update_or(DEFAULT_TIMEOUT));
         Self::converge(ctx, Some(&prior), &planned, budget).await
     }
 
     async fn delete(&self, ctx: &Ctx<ProviderData>, prior: MemberRolesModel) -> Result<(), Diagnostics> {
-        let budget = prior.timeouts().delete_or(DEFAULT_TIMEOUT);
+        // `timeouts.delete` bounds the whole delete: removing the instances, the registrations.
+        let budget = Budget::new("delete", prior.timeouts().delete_or(DEFAULT_TIMEOUT));
         let client = ctx.provider().aws.cloudformation().await;
         let call_as = prior.call_as();
         let instances = cfn::list_stack_instances(client, &call_as, prior.name()).await;
@@ -1313,7 +1326,7 @@ impl Resource<ProviderData> for MemberAccountRoles {
                     regions: &regions,
                     retain_stacks: false,
                 },
-                budget,
+                &budget,
                 &mut diags,
                 true,
             )
@@ -1325,7 +1338,7 @@ impl Resource<ProviderData> for MemberAccountRoles {
             register_with_vantage: Some(false),
             ..prior.clone()
         };
-        diags.extend(Self::reconcile_registrations(ctx, &not_registering, &mut accounts).await);
+        diags.extend(Self::reconcile_registrations(ctx, &not_registering, &mut accounts, &budget).await);
         if diags.has_errors() {
             return Err(diags);
         }

@@ -631,7 +631,8 @@ impl<'a> Integrations<'a> {
     }
 
     /// Registers the role (and bucket; an empty one is none), sent again
-    /// while Vantage cannot assume the role yet, up to `timeout`.
+    /// while Vantage cannot assume the role yet, up to `timeout` for the whole call
+    /// (adopting an earlier attempt's integration included).
     pub async fn register(
         &self,
         role_arn: &str,
@@ -644,6 +645,7 @@ impl<'a> Integrations<'a> {
             role_arn: role_arn.to_string(),
             bucket_arn: bucket_arn.map(|b| Some(b.to_string())),
         };
+        let started = tokio::time::Instant::now();
         let written = self.write(Method::POST, V1_PATH, &body, timeout).await;
         let created = match written.result {
             Ok(created) => created,
@@ -657,7 +659,8 @@ impl<'a> Integrations<'a> {
                 };
                 // An earlier attempt got no clear answer, yet the role is now registered:
                 // that attempt did it. Take the integration over rather than fail.
-                let registration = self.adopt(found, bucket_arn, timeout).await?;
+                let left = timeout.saturating_sub(started.elapsed());
+                let registration = self.adopt(found, bucket_arn, left).await?;
                 return Ok(Registered {
                     registration,
                     adopted: true,
