@@ -266,10 +266,12 @@ fn bad_input_is_refused_at_plan_time_with_the_attribute() {
   max_session_duration = 60
   permissions_boundary = "boundary"
   tags                 = { "aws:reserved" = "x" }
+  description          = "Vantage ✓"
 }"#,
     );
     let run = ws.plan();
-    run.expect_error(r#""has spaces" is not a valid role name"#)
+    run.expect_error("The description contains '✓' \\(U\\+2713\\), which IAM does not accept")
+        .expect_error(r#""has spaces" is not a valid role name"#)
         .expect_error(r#""no-slashes" is not a valid IAM path"#)
         .expect_error("60 is out of range")
         .expect_error(r#""boundary" is not an IAM policy ARN"#)

@@ -378,6 +378,7 @@ fn malformed_provider_settings_are_refused_at_plan_time() {
             r#"region.*"us-east" is not an AWS region name"#,
         ),
         (r#"profile = "two\nlines""#, r"profile.*newline"),
+        (r#"api_token = "x""#, r"api_token.*API token is 1 character long"),
         (
             "assume_role {\n    role_arn = \"arn:aws:iam::123456789012:role/x\"\n    session_name = \"has space\"\n  }",
             r"session name contains ' '",

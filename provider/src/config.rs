@@ -115,6 +115,22 @@ fn check_profile(profile: &str) -> Result<(), String> {
     }
 }
 
+/// A token shorter than the log redactor's minimum would appear in logs as written; Vantage's
+/// tokens are far longer, so such a value is a mistake. The message never echoes the value.
+fn check_api_token(token: &str) -> Result<(), String> {
+    let len = token.chars().count();
+    if len > 0 && len < tfplugin::log::MIN_SECRET_LEN {
+        return Err(format!(
+            "The API token is {len} character long; a Vantage token is much longer. Copy the whole \
+             token from Vantage's settings (API Access Tokens)."
+        ));
+    }
+    if token.chars().any(char::is_whitespace) {
+        return Err("The API token contains whitespace (a line break or space copied with it); remove it.".to_string());
+    }
+    Ok(())
+}
+
 /// IAM's rule for `RoleSessionName`: 2-64 of letters, digits and `_+=,.@-`.
 fn check_session_name(name: &str) -> Result<(), String> {
     let len = name.chars().count();
@@ -190,6 +206,7 @@ pub fn schema() -> Schema {
         Attribute::string("api_token")
             .optional()
             .sensitive()
+            .validator(string("a Vantage API token", check_api_token))
             .description(&format!(
                 "Vantage API token with the read and write scopes. Defaults to the `{TOKEN_ENV}` environment variable."
             )),
@@ -357,6 +374,10 @@ pub async fn configure(request: ConfigureRequest<'_>) -> Result<ProviderData, Di
         .or_else(|| env_nonempty(TOKEN_ENV));
     if let Some(t) = &token {
         tfplugin::log::register_secret(t);
+        // Again here: `VANTAGE_API_TOKEN` is not seen by validation.
+        check_api_token(t).map_err(|e| {
+            Diagnostics::from(Diagnostic::error("Invalid Vantage API token", e).at(AttrPath::new("api_token")))
+        })?;
     }
     let (host, from_env) = match model.host {
         Some(h) => (h, false),
@@ -445,6 +466,16 @@ mod tests {
             assert!(check_host(bad).is_err(), "{bad}");
         }
         assert!(check_host("http://vantage.example.com").is_err_and(|e| e.contains("unencrypted")));
+    }
+
+    #[test]
+    fn api_tokens_too_short_to_redact_or_with_whitespace_are_refused_without_echoing_them() {
+        assert!(check_api_token("vntg_tkn_0123456789abcdef").is_ok());
+        assert!(check_api_token("").is_ok(), "empty means: use the environment");
+        for bad in ["x", "vntg_tkn_0123 456", "vntg_tkn_0123456\n"] {
+            let message = check_api_token(bad).expect_err(bad);
+            assert!(!message.contains(bad.trim()), "{message}");
+        }
     }
 
     #[test]

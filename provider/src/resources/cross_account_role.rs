@@ -61,6 +61,26 @@ pub struct RoleModel {
 }
 
 /// What the model asks IAM for.
+/// IAM's rule for a role's description: at most 1000 characters of tab, line breaks, printable
+/// ASCII and Latin-1 (`[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*`).
+fn check_description(description: &str) -> Result<(), String> {
+    let len = description.chars().count();
+    if len > 1000 {
+        return Err(format!(
+            "The description is {len} characters long; IAM accepts at most 1000."
+        ));
+    }
+    let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{a1}'..='\u{ff}');
+    match description.chars().find(|c| !allowed(*c)) {
+        Some(c) => Err(format!(
+            "The description contains {c:?} (U+{:04X}), which IAM does not accept: use printable ASCII or \
+             Latin-1 characters, tabs and line breaks.",
+            u32::from(c)
+        )),
+        None => Ok(()),
+    }
+}
+
 fn settings(m: &RoleModel) -> RoleSettings {
     RoleSettings {
         path: m.path.clone().unwrap_or_else(|| "/".to_string()),
@@ -252,7 +272,8 @@ impl Resource<ProviderData> for CrossAccountRole {
         .attribute(
             Attribute::string("description")
                 .optional()
-                .description("Description of the role."),
+                .validator(string("an IAM role description", check_description))
+                .description("Description of the role (IAM: at most 1000 characters, no control characters but tab and line breaks)."),
         )
         .attribute(
             Attribute::string("vantage_principal_arn")
