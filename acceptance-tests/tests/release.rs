@@ -196,6 +196,15 @@ fn init_installs_the_release_zip_from_a_mirror_and_a_second_init_verifies_the_lo
             .mode();
         assert_eq!(mode & 0o111, 0o111, "{} is not executable", installed.display());
     }
+    // It says which release it is: the version the zip and the lock file name.
+    let reported = std::process::Command::new(&installed)
+        .arg("--version")
+        .output()
+        .expect("running the installed provider with --version");
+    assert_eq!(
+        String::from_utf8_lossy(&reported.stdout).trim(),
+        format!("terraform-provider-vantage {VERSION}")
+    );
     // The unpacked provider runs: Terraform starts it for its schema.
     let schema = terraform(&first, &["providers", "schema", "-json"]);
     schema.expect_ok();

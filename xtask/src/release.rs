@@ -120,6 +120,15 @@ fn smoke_test(target: &ReleaseTarget, bin: &Path) -> anyhow::Result<()> {
         bail!("the static release provider maps a shared library: {library}");
     }
     eprintln!("    {} binary: handshake line and no shared libraries", target.label());
+    let reported = crate::util::output(
+        Command::new(bin).arg("--version"),
+        "terraform-provider-vantage --version",
+    )?;
+    let expected = format!("terraform-provider-vantage {}", crate::install::VERSION);
+    if reported.trim() != expected {
+        bail!("the release provider reports {:?}, not {expected:?}", reported.trim());
+    }
+    eprintln!("    --version: {expected}");
     Ok(())
 }
 

@@ -69,7 +69,7 @@ fn stoppable_https_client() -> SharedHttpClient {
 
 /// The error an AWS call in flight ends with when Terraform asks the provider to stop.
 #[derive(Debug)]
-struct StoppedByTerraform;
+pub(crate) struct StoppedByTerraform;
 
 impl fmt::Display for StoppedByTerraform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -43,8 +43,11 @@ impl CfnError {
     fn from_sdk<E, R>(operation: &'static str, e: &SdkError<E, R>) -> CfnError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
+        if crate::aws::errors::stopped_by_terraform(e) {
+            return CfnError::Cancelled;
+        }
         CfnError::Failed {
             operation,
             code: match e {

@@ -16,13 +16,33 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 /// the call that created it.
 const CLOCK_SKEW: Duration = Duration::from_secs(30);
 
+/// Whether the call was abandoned because Terraform asked the provider to stop (the SDK's HTTP
+/// client ends calls in flight then, see `clients.rs`).
+pub fn stopped_by_terraform<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if e.is::<crate::aws::clients::StoppedByTerraform>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 /// `Code: message` for service errors; the whole cause chain for transport
 /// errors (where "connection refused" hides several layers down).
 pub fn describe<E, R>(err: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
+    if stopped_by_terraform(err) {
+        return "cancelled: Terraform asked the provider to stop (the call may have taken effect)".to_string();
+    }
     match err {
         SdkError::ServiceError(_) => match (err.code(), err.message()) {
             (Some(code), Some(message)) => format!("{code}: {message}"),

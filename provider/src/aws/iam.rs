@@ -68,6 +68,9 @@ impl IamError {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
+        if crate::aws::errors::stopped_by_terraform(e) {
+            return IamError::Cancelled;
+        }
         let problem = match crate::aws::errors::code(e) {
             Some("NoSuchEntity") => Problem::NotFound,
             Some("EntityAlreadyExists") => Problem::AlreadyExists,

@@ -814,7 +814,7 @@ impl<'a> BucketWriter<'a> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, R>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         let retried = retry_while(self.cancel, self.budget.left(), op, not_yet);
         let Some(result) = self.budget.bound(retried).await else {
@@ -845,7 +845,7 @@ impl<'a> BucketWriter<'a> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, R>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         self.retrying(op_name, op, |e| bucket_not_visible_yet(code(e)))
             .await
