@@ -464,6 +464,9 @@ fn a_slow_create_ends_at_its_timeout_with_the_bucket_in_state() {
     ws.config(&format!(
         "resource \"vantage_aws_cur_bucket\" \"this\" {{\n  bucket = \"{bucket}\"\n  timeouts {{\n    create = \"5s\"\n  }}\n}}\n"
     ));
+    // Planned first, then the faults armed and only the apply timed: the bound is about the
+    // create, and a loaded machine's plan time is not.
+    ws.run(&["plan", "-out=tfplan", "-no-color"]).expect_ok();
     ds.admin_post(
         "faults",
         serde_json::json!({"service": "aws", "match": "s3:PutPublicAccessBlock", "delay_ms": 4000, "count": 1}),
@@ -475,7 +478,7 @@ fn a_slow_create_ends_at_its_timeout_with_the_bucket_in_state() {
             "body": "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>MalformedPolicy</Code><Message>Invalid principal in policy</Message></Error>"}),
     );
     let started = Instant::now();
-    let failed = ws.apply();
+    let failed = ws.run(&["apply", "-auto-approve", "-no-color", "tfplan"]);
     let took = started.elapsed();
     failed
         .expect_error("Could not apply the CUR bucket policy")

@@ -309,6 +309,9 @@ fn a_slow_create_ends_at_its_timeout() {
     ws.config(&format!(
         "{bucket}\nresource \"vantage_aws_data_export\" \"this\" {{\n  bucket = vantage_aws_cur_bucket.this.bucket\n  name   = \"{name}\"\n  timeouts {{\n    create = \"5s\"\n  }}\n}}\n"
     ));
+    // Planned first, then the faults armed and only the apply timed: the bound is about the
+    // create, and a loaded machine's plan time is not.
+    ws.run(&["plan", "-out=tfplan", "-no-color"]).expect_ok();
     ds.admin_post(
         "faults",
         serde_json::json!({"service": "aws", "match": "s3:GetBucketLocation", "delay_ms": 4000, "count": 1}),
@@ -320,7 +323,7 @@ fn a_slow_create_ends_at_its_timeout() {
             "delay_ms": 1500, "body": {"__type": "ValidationException", "Message": "Failed to verify customer bucket permission."}}),
     );
     let started = Instant::now();
-    let failed = ws.apply();
+    let failed = ws.run(&["apply", "-auto-approve", "-no-color", "tfplan"]);
     let took = started.elapsed();
     failed.expect_error(r"`timeouts.create` \(5s\) ran out while waiting for Data Exports CreateExport");
     assert!(took < Duration::from_secs(8), "the create took {took:?}");
