@@ -2,7 +2,8 @@
 //! fault holds the answer, or a connection dropped after the call was handled (so the SDK or the
 //! client retries it). Either way the object must end up in state, a second apply must succeed
 //! without an import, and `plan -refresh=false` must then be empty. Checked through IAM, S3,
-//! CUR and Vantage. Each test has a devstack of its own: faults are global to a devstack.
+//! CUR, BCM Data Exports and Vantage. Each test has a devstack of its own: faults are global to
+//! a devstack.
 
 use std::time::Duration;
 
@@ -397,6 +398,54 @@ fn a_report_update_whose_tagging_failed_keeps_the_new_definition() {
     converges(&ws);
     assert_eq!(aws.report_tags(name).get("team").map(String::as_str), Some("finops"));
     ws.destroy().expect_ok();
+    delete_bucket(&aws, name);
+}
+
+/// A bucket with the reference policy (it lets Data Exports write), made here, and an export
+/// named `name` on it.
+fn export_case(ds: &Devstack, name: &str) -> (Billing, Workspace) {
+    let (aws, ws) = report_case(ds, name);
+    ws.config(&format!(
+        "resource \"vantage_aws_data_export\" \"this\" {{\n  name          = \"{name}\"\n  bucket        = \"{name}\"\n  bucket_region = \"us-east-1\"\n  tags          = {{ team = \"finops\" }}\n}}\n"
+    ));
+    (aws, ws)
+}
+
+#[test]
+fn a_data_export_created_while_ctrl_c_is_pressed_stays_in_state() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-lost-export-ctrl-c";
+    let (aws, ws) = export_case(&ds, name);
+    interrupt_while_the_answer_is_held(
+        &ds,
+        &ws,
+        "aws",
+        "bcm-data-exports:CreateExport",
+        "vantage_aws_data_export.this",
+        || aws.export_arns().len() == 1,
+    );
+    converges(&ws);
+    let arns = aws.export_arns();
+    assert_eq!(arns.len(), 1, "{arns:?}");
+    let kept = resource(&ws, "vantage_aws_data_export.this").expect("in state");
+    assert_eq!(kept["values"]["arn"], arns[0], "{kept}");
+    ws.destroy().expect_ok();
+    assert!(aws.export_arns().is_empty());
+    delete_bucket(&aws, name);
+}
+
+#[test]
+fn a_data_export_whose_create_answer_was_lost_is_adopted() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-lost-export-retry";
+    let (aws, ws) = export_case(&ds, name);
+    apply_losing_the_answer_once(&ds, &ws, "aws", "bcm-data-exports:CreateExport");
+    let arns = aws.export_arns();
+    assert_eq!(arns.len(), 1, "{arns:?}");
+    let kept = resource(&ws, "vantage_aws_data_export.this").expect("in state");
+    assert_eq!(kept["values"]["arn"], arns[0], "{kept}");
+    ws.destroy().expect_ok();
+    assert!(aws.export_arns().is_empty());
     delete_bucket(&aws, name);
 }
 

@@ -12,9 +12,12 @@
 //!   (`ValidationException: Failed to verify customer bucket permission.`); a bucket policy put
 //!   seconds earlier may not be seen yet, so that answer is retried for the write's timeout.
 //! - `GetExport` of an unknown ARN: `ResourceNotFoundException`.
+//! - A name taken: `ValidationException` saying it "already exists". The SDK retries a
+//!   CreateExport whose answer was lost, and that retry is told so about the export its first
+//!   attempt made; `ExportStatus.CreatedAt` and the export's content tell that one apart.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_bcmdataexports::types::{
     CompressionOption, DataQuery, DestinationConfigurations, Export, FormatOption, FrequencyOption, OverwriteOption,
@@ -23,7 +26,7 @@ use aws_sdk_bcmdataexports::types::{
 use tfplugin::{CancellationToken, Diagnostic};
 
 use super::clients::AwsClients;
-use super::errors::describe;
+use super::errors::{Attempts, created_since, describe, refused};
 use crate::retry::{RetryError, retry_while};
 use crate::tags::Tags;
 
@@ -271,7 +274,43 @@ pub struct ExportFacts {
     pub status: Option<String>,
     pub status_reason: Option<String>,
     pub last_refreshed_at: Option<String>,
+    /// When AWS created the export (RFC 3339), if it says.
+    pub created_at: Option<String>,
     pub tags: Tags,
+}
+
+impl ExportFacts {
+    /// Whether this is the export a CreateExport of `spec` with `tags` that started at
+    /// `call_started` made: what was asked (name, columns, the properties sent, destination,
+    /// tags), and created since the call started when AWS gives the time. AWS adds table
+    /// properties of its own, so only the ones sent are compared.
+    pub fn created_by(&self, spec: &ExportSpec, tags: &Tags, call_started: SystemTime) -> bool {
+        let held = &self.spec;
+        let same_columns = held.columns.iter().collect::<BTreeSet<_>>() == spec.columns.iter().collect::<BTreeSet<_>>();
+        let same_table = spec
+            .table_configuration
+            .iter()
+            .all(|(k, v)| held.table_configuration.get(k) == Some(v));
+        held.name == spec.name
+            && same_columns
+            && same_table
+            && held.bucket == spec.bucket
+            && held.prefix == spec.prefix
+            && held.bucket_region == spec.bucket_region
+            && self.tags == *tags
+            && self
+                .created_at
+                .as_deref()
+                .is_none_or(|at| created_since(at, call_started))
+    }
+}
+
+/// What CreateExport gave: the ARN, and whether the export was one an earlier attempt of the
+/// same call had made (its answer lost), adopted rather than created by the last attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub arn: String,
+    pub adopted: bool,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -289,6 +328,8 @@ pub enum ExportError {
         action: &'static str,
         name: String,
         message: String,
+        /// AWS refused (a 4xx): nothing was written. Otherwise (no answer, a 5xx) it may have been.
+        refused: bool,
     },
     #[error("could not read the export {arn}: {message}")]
     Read { arn: String, message: String },
@@ -309,6 +350,12 @@ pub enum ExportError {
 }
 
 impl ExportError {
+    /// Whether a failed create or update may still have taken effect: AWS gave no answer or a
+    /// server error, or Terraform stopped the wait.
+    pub fn may_have_acted(&self) -> bool {
+        matches!(self, ExportError::Cancelled | ExportError::Write { refused: false, .. })
+    }
+
     fn is_bucket_not_verified(&self) -> bool {
         matches!(self, ExportError::Write { message, .. } if message.contains("bucket permission"))
     }
@@ -323,11 +370,13 @@ impl ExportError {
                      bucket must exist in that region."
                 ),
             ),
-            ExportError::Duplicate { .. } => Diagnostic::error(
+            ExportError::Duplicate { name, .. } => Diagnostic::error(
                 "Export name taken",
                 format!(
-                    "{self}. Export and report names share one namespace per account: choose another `name`, or \
-                     import the existing export."
+                    "{self}. Export and report names share one namespace per account: choose another `name`, or, \
+                     if it is an export, adopt it instead of creating it: add\n\n  import {{\n    to = \
+                     vantage_aws_data_export.<this resource's name>\n    id = \"{name}\"\n  }}\n\nand run \
+                     apply again."
                 ),
             ),
             ExportError::Cancelled => Diagnostic::error("Cancelled", "The operation was cancelled."),
@@ -456,6 +505,9 @@ impl<'a> Exports<'a> {
             status: status.and_then(|s| s.status_code()).map(|c| c.as_str().to_string()),
             status_reason: status.and_then(|s| s.status_reason()).map(|r| r.as_str().to_string()),
             last_refreshed_at: status.and_then(|s| s.last_refreshed_at()).map(|t| t.to_string()),
+            created_at: status
+                .and_then(|s| s.created_at())
+                .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
             tags,
         }))
     }
@@ -481,37 +533,65 @@ impl<'a> Exports<'a> {
         }
     }
 
-    /// CreateExport; the ARN. Retried for `timeout` while the bucket check fails.
-    pub async fn create(&self, spec: &ExportSpec, tags: &Tags, timeout: Duration) -> Result<String, ExportError> {
+    /// CreateExport. Retried for `timeout` while the bucket check fails. "Already exists" from
+    /// the SDK's retry of a create whose answer was lost, about an export made since the call
+    /// started exactly as asked, is that first attempt's export: adopted (see [`Created`]).
+    pub async fn create(&self, spec: &ExportSpec, tags: &Tags, timeout: Duration) -> Result<Created, ExportError> {
         let export = spec.to_sdk()?;
+        let wanted_tags = tags;
         let tags = sdk_tags(tags)?;
         let client = self.aws.bcm_data_exports().await;
         self.write(spec, timeout, || async {
+            let attempts = Attempts::default();
+            let started = SystemTime::now();
             let out = client
                 .create_export()
                 .export(export.clone())
                 .set_resource_tags(if tags.is_empty() { None } else { Some(tags.clone()) })
+                .customize()
+                .interceptor(attempts.clone())
                 .send()
                 .await;
-            match out {
-                Ok(out) => Ok(out.export_arn().unwrap_or_default().to_string()),
-                Err(e) => {
-                    let message = describe(&e);
-                    if message.contains("already exists") {
-                        return Err(ExportError::Duplicate {
-                            name: spec.name.clone(),
-                            message,
-                        });
-                    }
-                    Err(ExportError::Write {
-                        action: "create",
-                        name: spec.name.clone(),
-                        message,
-                    })
+            let e = match out {
+                Ok(out) => {
+                    return Ok(Created {
+                        arn: out.export_arn().unwrap_or_default().to_string(),
+                        adopted: false,
+                    });
                 }
+                Err(e) => e,
+            };
+            let message = describe(&e);
+            if message.contains("already exists") {
+                // Only a retried call can have met its own export; a first attempt told so met
+                // an older one.
+                if attempts.retried()
+                    && let Some(arn) = self.created_by_this_call(spec, wanted_tags, started).await
+                {
+                    tracing::info!(export = %spec.name, %arn, "CreateExport was retried after its answer was lost: adopting the export it created");
+                    return Ok(Created { arn, adopted: true });
+                }
+                return Err(ExportError::Duplicate {
+                    name: spec.name.clone(),
+                    message,
+                });
             }
+            Err(ExportError::Write {
+                action: "create",
+                name: spec.name.clone(),
+                message,
+                refused: refused(&e),
+            })
         })
         .await
+    }
+
+    /// The ARN of the export named like `spec` if it is the one a CreateExport that started at
+    /// `started` made (see [`ExportFacts::created_by`]); `None` when it is not or cannot be read.
+    async fn created_by_this_call(&self, spec: &ExportSpec, tags: &Tags, started: SystemTime) -> Option<String> {
+        let arn = self.find_arn(&spec.name).await.ok()??;
+        let facts = self.get(&arn).await.ok()??;
+        facts.created_by(spec, tags, started).then_some(arn)
     }
 
     /// UpdateExport with the whole export, retried like a create.
@@ -530,6 +610,7 @@ impl<'a> Exports<'a> {
                     action: "update",
                     name: spec.name.clone(),
                     message: describe(&e),
+                    refused: refused(&e),
                 })
         })
         .await
@@ -647,17 +728,56 @@ mod tests {
     }
 
     #[test]
+    fn only_an_export_made_since_the_call_as_asked_counts_as_its_own() {
+        let spec = ExportSpec {
+            name: "VantageDataExport".into(),
+            columns: vec!["bill_bill_type".into(), "tags".into()],
+            table_configuration: vantage_table_configuration("aws", "123456789012", "DAILY"),
+            bucket: "cur".into(),
+            prefix: "daily-v2".into(),
+            bucket_region: "us-east-1".into(),
+        };
+        let tags = Tags::from([("team".to_string(), "finops".to_string())]);
+        let started = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut held = spec.clone();
+        // AWS adds properties of its own and may list the columns in another order.
+        held.table_configuration
+            .insert("INCLUDE_SOMETHING_NEW".into(), "FALSE".into());
+        held.columns.reverse();
+        let facts = |spec: ExportSpec, created_at: &str| ExportFacts {
+            arn: "arn:aws:bcm-data-exports:us-east-1:123456789012:export/VantageDataExport-1".into(),
+            spec,
+            status: None,
+            status_reason: None,
+            last_refreshed_at: None,
+            created_at: Some(created_at.into()),
+            tags: tags.clone(),
+        };
+        assert!(facts(held.clone(), "2023-11-14T22:13:21Z").created_by(&spec, &tags, started));
+        assert!(
+            !facts(held.clone(), "2023-11-14T22:00:00Z").created_by(&spec, &tags, started),
+            "made before the call"
+        );
+        assert!(!facts(held.clone(), "2023-11-14T22:13:21Z").created_by(&spec, &Tags::new(), started));
+        let mut elsewhere = held;
+        elsewhere.prefix = "other".into();
+        assert!(!facts(elsewhere, "2023-11-14T22:13:21Z").created_by(&spec, &tags, started));
+    }
+
+    #[test]
     fn only_the_bucket_check_is_retried() {
         let denied = ExportError::Write {
             action: "create",
             name: "x".into(),
             message: "ValidationException: Failed to verify customer bucket permission.".into(),
+            refused: true,
         };
         assert!(denied.is_bucket_not_verified());
         let other = ExportError::Write {
             action: "create",
             name: "x".into(),
             message: "ValidationException: bad column".into(),
+            refused: true,
         };
         assert!(!other.is_bucket_not_verified());
     }

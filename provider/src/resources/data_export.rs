@@ -65,8 +65,13 @@ impl DataExportModel {
     fn timeouts(&self) -> WriteTimeouts {
         self.timeouts.clone().unwrap_or_default()
     }
-    fn arn(&self) -> &str {
-        self.arn.as_deref().or(self.id.as_deref()).unwrap_or_default()
+    /// The export's ARN; `None` while state knows only its name (a create that may have acted
+    /// ended before AWS answered with the ARN).
+    fn known_arn(&self) -> Option<&str> {
+        self.arn
+            .as_deref()
+            .or(self.id.as_deref())
+            .filter(|a| a.starts_with("arn:"))
     }
     /// Vantage's columns in its order, then the additional ones.
     fn column_list(&self) -> Vec<String> {
@@ -185,6 +190,15 @@ impl DataExport {
         }
     }
 
+    /// The ARN of the export `m` describes: from state, or found by name when an interrupted
+    /// create left only the name there. `None` when there is no such export.
+    async fn resolve_arn(ctx: &Ctx<ProviderData>, m: &DataExportModel) -> Result<Option<String>, Diagnostic> {
+        match m.known_arn() {
+            Some(arn) => Ok(Some(arn.to_string())),
+            None => Self::exports(ctx).find_arn(m.name()).await.map_err(diagnostic),
+        }
+    }
+
     async fn read_state(
         ctx: &Ctx<ProviderData>,
         prior: &DataExportModel,
@@ -199,6 +213,19 @@ impl DataExport {
         }
         Ok(Some(state))
     }
+}
+
+/// The apply's warning when the SDK's retry of CreateExport found the export its first,
+/// unanswered attempt had made.
+fn adopted(name: &str, arn: &str) -> Diagnostic {
+    Diagnostic::warning(
+        "Adopted the data export an interrupted attempt created",
+        format!(
+            "AWS gave no clear answer to the first CreateExport of {name} (a lost connection or a server error), \
+             and the retry found {arn}, created since this apply started with exactly the query, destination and \
+             tags asked for: that attempt had succeeded. Terraform now manages it."
+        ),
+    )
 }
 
 /// The plan-time warning for an export AWS reports as unhealthy, with what to fix.
@@ -410,20 +437,39 @@ impl Resource<ProviderData> for DataExport {
         let spec = planned.spec(&caller.partition, &caller.account_id, &region);
         let tags = planned.tags_all.clone().unwrap_or_default();
         let exports = Self::exports(ctx);
-        let arn = exports
-            .create(&spec, &tags, budget.left())
-            .await
-            .map_err(|e| budget.explain(diagnostic(e), "waiting for Data Exports CreateExport"))?;
-        // The export exists from here on: state records it even if the read back fails.
-        let created = DataExportModel {
-            id: Some(arn.clone()),
-            arn: Some(arn.clone()),
+        // What is known once the export exists. Until AWS answers with the ARN only the name
+        // identifies it: `id` holds the name, and the next refresh finds the export by it.
+        let mut created = DataExportModel {
+            id: Some(spec.name.clone()),
+            arn: None,
             bucket_region: Some(region),
             prefix: Some(spec.prefix.clone()),
             columns: Some(spec.columns.iter().cloned().collect()),
             table_configuration_all: Some(spec.table_configuration.clone()),
             ..planned
         };
+        let arn = match exports.create(&spec, &tags, budget.left()).await {
+            Ok(c) => {
+                if c.adopted {
+                    ctx.warn(adopted(&spec.name, &c.arn));
+                }
+                c.arn
+            }
+            Err(e) => {
+                // The export may exist (the answer was lost, or Terraform stopped the wait): keep
+                // it in state, where the next refresh finds it or drops it.
+                let acted = e.may_have_acted();
+                let d = budget.explain(diagnostic(e), "waiting for Data Exports CreateExport");
+                return Err(if acted {
+                    ApplyError::with_partial_state(created, d)
+                } else {
+                    ApplyError::from(d)
+                });
+            }
+        };
+        // The export exists from here on: state records it even if the read back fails.
+        created.id = Some(arn.clone());
+        created.arn = Some(arn.clone());
         match exports.get(&arn).await {
             Ok(Some(facts)) => Ok(Self::state_from(ctx, &created, facts)),
             Ok(None) => Err(ApplyError::with_partial_state(
@@ -442,7 +488,9 @@ impl Resource<ProviderData> for DataExport {
         ctx: &Ctx<ProviderData>,
         current: DataExportModel,
     ) -> Result<Option<DataExportModel>, Diagnostics> {
-        let arn = current.arn().to_string();
+        let Some(arn) = Self::resolve_arn(ctx, &current).await? else {
+            return Ok(None);
+        };
         Ok(Self::read_state(ctx, &current, &arn).await?)
     }
 
@@ -453,7 +501,13 @@ impl Resource<ProviderData> for DataExport {
         planned: DataExportModel,
     ) -> Result<DataExportModel, ApplyError<DataExportModel>> {
         let budget = Budget::new("update", planned.timeouts().update_or(DEFAULT_TIMEOUT));
-        let arn = prior.arn().to_string();
+        let Some(arn) = Self::resolve_arn(ctx, &prior).await? else {
+            return Err(Diagnostic::error(
+                "The export disappeared",
+                format!("There is no data export named {:?} to update.", prior.name()),
+            )
+            .into());
+        };
         let region =
             crate::s3::delivery_region(ctx, planned.bucket(), planned.bucket_region.as_deref(), &budget).await?;
         let caller = ctx.provider().aws.caller().await?;
@@ -505,10 +559,10 @@ impl Resource<ProviderData> for DataExport {
     }
 
     async fn delete(&self, ctx: &Ctx<ProviderData>, prior: DataExportModel) -> Result<(), Diagnostics> {
-        Self::exports(ctx)
-            .delete(prior.arn())
-            .await
-            .map_err(|e| diagnostic(e).into())
+        let Some(arn) = Self::resolve_arn(ctx, &prior).await? else {
+            return Ok(());
+        };
+        Self::exports(ctx).delete(&arn).await.map_err(|e| diagnostic(e).into())
     }
 
     /// By ARN, or by name.
