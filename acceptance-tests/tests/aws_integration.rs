@@ -480,6 +480,84 @@ fn a_bucket_changed_in_vantage_shows_as_drift_and_is_repaired() {
     buckets.iter().for_each(|b| aws.delete_bucket(b));
 }
 
+/// The drop-in's state follows Vantage too: a bucket changed there shows in the plan as an
+/// update of `bucket_arn`, and the apply points the same integration back at the configured one.
+#[test]
+fn a_drop_in_registration_whose_bucket_changed_in_vantage_shows_as_drift_and_is_repaired() {
+    let ds = Devstack::shared();
+    let aws = AwsSide::new(&ds.info.aws_url);
+    let name = "acc-int-dropin-drift";
+    let buckets = ["acc-int-dropin-drift-a", "acc-int-dropin-drift-b"];
+    buckets.iter().for_each(|b| aws.create_bucket(b));
+    let ws = Workspace::new(name);
+    // The role and policies of `bucket_config`, registered with the official provider's resource.
+    let [a, b] = buckets;
+    ws.config(&format!(
+        r#"resource "vantage_aws_cross_account_role" "this" {{
+  name            = "{name}"
+  inline_policies = ["cur-a", "cur-b"]
+}}
+
+resource "vantage_aws_role_policy" "cur_a" {{
+  role       = vantage_aws_cross_account_role.this.name
+  name       = "cur-a"
+  preset     = "cur_retrieval"
+  cur_bucket = "{a}"
+}}
+
+resource "vantage_aws_role_policy" "cur_b" {{
+  role       = vantage_aws_cross_account_role.this.name
+  name       = "cur-b"
+  preset     = "cur_retrieval"
+  cur_bucket = "{b}"
+}}
+
+resource "vantage_aws_provider" "this" {{
+  cross_account_arn = vantage_aws_cross_account_role.this.arn
+  bucket_arn        = "arn:aws:s3:::{a}"
+  depends_on        = [vantage_aws_role_policy.cur_a, vantage_aws_role_policy.cur_b]
+}}
+
+output "id" {{ value = vantage_aws_provider.this.id }}
+"#
+    ));
+    ws.apply().expect_ok();
+    ws.plan().expect_empty_plan();
+    let id = output(&ws, "id");
+    let wanted = "arn:aws:s3:::acc-int-dropin-drift-a";
+    assert_eq!(v1_integration(ds, &id).expect("registered")["bucket_arn"], wanted);
+
+    // Someone points the integration at the other bucket in Vantage.
+    let (status, body) = vantage_call(
+        ds,
+        "PUT",
+        &format!("/v1/integrations/aws/{id}"),
+        Some(json!({"cross_account_arn": role_arn(name), "bucket_arn": "arn:aws:s3:::acc-int-dropin-drift-b"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let plan = ws.plan();
+    plan.expect_changes();
+    assert!(
+        plan.stdout
+            .contains("vantage_aws_provider.this will be updated in-place"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains(&format!(r#""arn:aws:s3:::acc-int-dropin-drift-b" -> "{wanted}""#)),
+        "{}",
+        plan.stdout
+    );
+    ws.apply().expect_ok();
+    assert_eq!(v1_integration(ds, &id).expect("still registered")["bucket_arn"], wanted);
+    assert_eq!(output(&ws, "id"), id, "repaired in place");
+    ws.plan().expect_empty_plan();
+    ws.destroy().expect_ok();
+    assert!(v1_integration(ds, &id).is_none());
+    buckets.iter().for_each(|b| aws.delete_bucket(b));
+}
+
 #[test]
 fn removing_bucket_arn_clears_it_in_vantage() {
     let ds = Devstack::shared();
