@@ -498,3 +498,34 @@ fn ctrl_c_while_instances_deploy_keeps_the_stackset_in_state() {
     ws.plan().expect_empty_plan();
     ws.destroy().expect_ok();
 }
+
+/// CreateStackSet acts, its answer is lost, and the SDK's retry is told the name exists: the
+/// StackSet is this apply's own (same template, nothing deployed yet) and is adopted.
+#[test]
+fn a_stackset_whose_create_answer_was_lost_is_adopted() {
+    acceptance_tests::require_moto!(NOT_ON_LOCALSTACK);
+    let ds = Devstack::start(&[]);
+    let org = Org::create(&ds);
+    org.trusted_access(true);
+    let ou = org.ou("members");
+    let member = org.account("member1", &ou);
+    let ws = Workspace::on(&ds, "member-roles-lost-create");
+    ws.config(&config(&[&ou]));
+    ds.admin_post(
+        "faults",
+        json!({"service": "aws", "match": "cloudformation:CreateStackSet", "after": true, "drop_connection": true}),
+    );
+    ws.apply().expect_ok();
+    assert_eq!(
+        ds.request_count("aws", "cloudformation:CreateStackSet"),
+        2,
+        "CreateStackSet was retried once"
+    );
+    assert!(org.iam_in(&member).role(ROLE).is_some());
+    assert!(registered_accounts(&ds).contains(&member));
+    ws.run(&["plan", "-refresh=false", "-detailed-exitcode", "-no-color"])
+        .expect_empty_plan();
+    ws.plan().expect_empty_plan();
+    ws.destroy().expect_ok();
+    assert!(org.iam_in(&member).role(ROLE).is_none());
+}

@@ -20,7 +20,7 @@ use aws_sdk_cloudformation::types::{
 };
 use tfplugin::{CancellationToken, Diagnostic};
 
-use crate::aws::errors::describe;
+use crate::aws::errors::{Attempts, describe};
 
 /// How often a running operation is looked at.
 const POLL: Duration = Duration::from_secs(1);
@@ -179,8 +179,23 @@ fn auto_deployment(spec: &StackSetSpec) -> AutoDeployment {
         .build()
 }
 
-/// Creates the StackSet; its id.
-pub async fn create_stack_set(client: &Client, call_as: &CallAs, spec: &StackSetSpec) -> Result<String, CfnError> {
+/// What CreateStackSet gave: the id, and whether the StackSet was the one an earlier attempt
+/// of the same call made (its answer lost), adopted rather than created by the last attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedStackSet {
+    pub id: String,
+    pub adopted: bool,
+}
+
+/// Creates the StackSet. `NameAlreadyExistsException` from the SDK's retry of a create whose
+/// answer was lost, about a StackSet exactly as asked and deployed nowhere yet, is that first
+/// attempt's StackSet: adopted (see [`StackSetFacts::created_by`]).
+pub async fn create_stack_set(
+    client: &Client,
+    call_as: &CallAs,
+    spec: &StackSetSpec,
+) -> Result<CreatedStackSet, CfnError> {
+    let attempts = Attempts::default();
     let out = client
         .create_stack_set()
         .stack_set_name(&spec.name)
@@ -191,10 +206,33 @@ pub async fn create_stack_set(client: &Client, call_as: &CallAs, spec: &StackSet
         .auto_deployment(auto_deployment(spec))
         .set_tags(Some(tags(spec)))
         .call_as(call_as.clone())
+        .customize()
+        .interceptor(attempts.clone())
         .send()
-        .await
-        .map_err(|e| CfnError::from_sdk("CreateStackSet", &e))?;
-    Ok(out.stack_set_id().unwrap_or_default().to_string())
+        .await;
+    let e = match out {
+        Ok(out) => {
+            return Ok(CreatedStackSet {
+                id: out.stack_set_id().unwrap_or_default().to_string(),
+                adopted: false,
+            });
+        }
+        Err(e) => e,
+    };
+    // Only a retried call can have met its own StackSet; a first attempt told so met an older one.
+    if attempts.retried()
+        && e.as_service_error()
+            .is_some_and(|s| s.is_name_already_exists_exception())
+        && let Ok(Some(facts)) = describe_stack_set(client, call_as, &spec.name).await
+        && facts.created_by(spec)
+    {
+        tracing::info!(stack_set = %spec.name, "CreateStackSet was retried after its answer was lost: adopting the StackSet it created");
+        return Ok(CreatedStackSet {
+            id: facts.id,
+            adopted: true,
+        });
+    }
+    Err(CfnError::from_sdk("CreateStackSet", &e))
 }
 
 /// The StackSet as CloudFormation holds it.
@@ -207,6 +245,22 @@ pub struct StackSetFacts {
     pub auto_deployment: bool,
     pub retain_stacks_on_account_removal: bool,
     pub organizational_unit_ids: BTreeSet<String>,
+}
+
+impl StackSetFacts {
+    /// Whether this is the StackSet a CreateStackSet of `spec` made moments ago: what it asked
+    /// for (template, description, tags, auto-deployment), and deployed to no OU yet.
+    /// CloudFormation keeps no creation time for a StackSet, so a new one is told from an
+    /// older one by having nothing deployed.
+    pub fn created_by(&self, spec: &StackSetSpec) -> bool {
+        let description = |d: Option<&str>| d.filter(|d| !d.is_empty()).map(str::to_string);
+        self.template == spec.template
+            && description(self.description.as_deref()) == description(spec.description.as_deref())
+            && self.tags == spec.tags
+            && self.auto_deployment == spec.auto_deployment
+            && self.retain_stacks_on_account_removal == (spec.retain_stacks_on_account_removal && spec.auto_deployment)
+            && self.organizational_unit_ids.is_empty()
+    }
 }
 
 /// `None` when there is no such StackSet (or it was deleted).
@@ -581,6 +635,84 @@ mod tests {
                 .retry_config(RetryConfig::disabled())
                 .build(),
         )
+    }
+
+    /// A CloudFormation that acted on the first CreateStackSet but answered 500, then tells the
+    /// SDK's retry the name exists; its StackSet holds `held_template` and no OU.
+    async fn lost_first_answer(held_template: &'static str) -> String {
+        let creates = Arc::new(Mutex::new(0));
+        serve(move |request| {
+            let body = request.rsplit("\r\n\r\n").next().unwrap_or_default();
+            if body.contains("Action=DescribeStackSet") {
+                return xml(
+                    "DescribeStackSet",
+                    &format!(
+                        "<StackSet><StackSetName>set</StackSetName><StackSetId>set:1</StackSetId>\
+                         <TemplateBody>{held_template}</TemplateBody><Status>ACTIVE</Status><AutoDeployment>\
+                         <Enabled>true</Enabled><RetainStacksOnAccountRemoval>false</RetainStacksOnAccountRemoval>\
+                         </AutoDeployment></StackSet>"
+                    ),
+                );
+            }
+            let mut n = creates.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            *n += 1;
+            let (status, code) = if *n == 1 {
+                (500, "InternalFailure")
+            } else {
+                (409, "NameAlreadyExistsException")
+            };
+            Answer {
+                status,
+                content_type: "text/xml",
+                headers: Vec::new(),
+                body: format!(
+                    "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>StackSet set</Message>\
+                     </Error></ErrorResponse>"
+                ),
+            }
+        })
+        .await
+    }
+
+    fn retrying_client(url: &str) -> Client {
+        use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig};
+        Client::from_conf(
+            aws_sdk_cloudformation::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .endpoint_url(url)
+                .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+                .retry_config(RetryConfig::standard().with_max_attempts(2))
+                .build(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retried_create_adopts_its_own_stackset_and_not_another() {
+        let spec = StackSetSpec {
+            name: "set".into(),
+            template: "ours".into(),
+            description: None,
+            tags: BTreeMap::new(),
+            auto_deployment: true,
+            retain_stacks_on_account_removal: false,
+        };
+        let url = lost_first_answer("ours").await;
+        let created = create_stack_set(&retrying_client(&url), &call_as(false), &spec).await;
+        assert_eq!(
+            created.ok(),
+            Some(CreatedStackSet {
+                id: "set:1".into(),
+                adopted: true
+            })
+        );
+
+        let url = lost_first_answer("someone else's").await;
+        let refused = create_stack_set(&retrying_client(&url), &call_as(false), &spec).await;
+        assert_eq!(
+            refused.err().as_ref().and_then(CfnError::code),
+            Some("NameAlreadyExistsException")
+        );
     }
 
     #[tokio::test(start_paused = true)]

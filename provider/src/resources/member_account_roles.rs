@@ -1228,7 +1228,20 @@ impl Resource<ProviderData> for MemberAccountRoles {
         let client = ctx.provider().aws.cloudformation().await;
         let name = planned.name().to_string();
         let id = match cfn::create_stack_set(client, &planned.call_as(), &planned.spec()).await {
-            Ok(id) => id,
+            Ok(created) => {
+                if created.adopted {
+                    ctx.warn(Diagnostic::warning(
+                        "Adopted the StackSet an interrupted attempt created",
+                        format!(
+                            "CloudFormation gave no clear answer to the first CreateStackSet of {name:?} (a lost \
+                             connection or a server error), and the retry found {name:?} with exactly the template, \
+                             description and tags asked for and nothing deployed yet: that attempt had succeeded. \
+                             Terraform now manages it."
+                        ),
+                    ));
+                }
+                created.id
+            }
             Err(e) if e.code() == Some("NameAlreadyExistsException") => {
                 return Err(Diagnostic::error(
                     "The StackSet already exists",
