@@ -10,7 +10,7 @@ use std::time::Duration;
 use acceptance_tests::aws::Aws;
 use acceptance_tests::aws_billing::{Billing, reference_policy};
 use acceptance_tests::vantage_checks::{all_integrations, clear_faults};
-use acceptance_tests::{Devstack, Workspace, interrupt, wait_until};
+use acceptance_tests::{Devstack, Run, Workspace, interrupt, wait_until};
 use serde_json::{Value, json};
 
 /// The state's resource at `address` (`vantage_aws_cross_account_role.this`), if any.
@@ -59,17 +59,19 @@ fn interrupt_while_the_answer_is_held(
 
 /// Arms an "after" dropped connection on `operation`: the call is done, its answer lost, and
 /// the client's retry meets the object the first attempt made. The apply must succeed with that
-/// one retry and leave nothing to do, even unrefreshed.
-fn apply_losing_the_answer_once(ds: &Devstack, ws: &Workspace, service: &str, operation: &str) {
+/// one retry and leave nothing to do, even unrefreshed. The apply's output, for its warnings.
+fn apply_losing_the_answer_once(ds: &Devstack, ws: &Workspace, service: &str, operation: &str) -> Run {
     ds.admin_post(
         "faults",
         json!({"service": service, "match": operation, "after": true, "drop_connection": true}),
     );
-    ws.apply().expect_ok();
+    let applied = ws.apply();
+    applied.expect_ok();
     assert_eq!(ds.request_count(service, operation), 2, "{operation} was retried once");
     ws.run(&["plan", "-refresh=false", "-detailed-exitcode", "-no-color"])
         .expect_empty_plan();
     ws.plan().expect_empty_plan();
+    applied
 }
 
 /// A second apply converges without an import and leaves nothing to do, even unrefreshed.
@@ -439,7 +441,12 @@ fn a_data_export_whose_create_answer_was_lost_is_adopted() {
     let ds = Devstack::start(&[]);
     let name = "acc-lost-export-retry";
     let (aws, ws) = export_case(&ds, name);
-    apply_losing_the_answer_once(&ds, &ws, "aws", "bcm-data-exports:CreateExport");
+    let applied = apply_losing_the_answer_once(&ds, &ws, "aws", "bcm-data-exports:CreateExport");
+    let text = applied.normalized_output();
+    assert!(
+        text.contains("Adopted the data export an interrupted attempt created"),
+        "{text}"
+    );
     let arns = aws.export_arns();
     assert_eq!(arns.len(), 1, "{arns:?}");
     let kept = resource(&ws, "vantage_aws_data_export.this").expect("in state");

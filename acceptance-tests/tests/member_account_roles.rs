@@ -515,7 +515,13 @@ fn a_stackset_whose_create_answer_was_lost_is_adopted() {
         "faults",
         json!({"service": "aws", "match": "cloudformation:CreateStackSet", "after": true, "drop_connection": true}),
     );
-    ws.apply().expect_ok();
+    let applied = ws.apply();
+    applied.expect_ok();
+    let text = applied.normalized_output();
+    assert!(
+        text.contains("Adopted the StackSet an interrupted attempt created"),
+        "{text}"
+    );
     assert_eq!(
         ds.request_count("aws", "cloudformation:CreateStackSet"),
         2,
