@@ -41,9 +41,8 @@ output "role_arn" {{ value = vantage_aws_cross_account_role.this.arn }}
     )
 }
 
-/// A role that may read two CUR buckets, registered with `bucket` (or none).
-fn bucket_config(name: &str, buckets: [&str; 2], bucket: Option<&str>) -> String {
-    let bucket_line = bucket.map_or(String::new(), |b| format!("  bucket_arn = \"arn:aws:s3:::{b}\"\n"));
+/// A role that may read two CUR buckets through two `cur_retrieval` policies.
+fn role_reading_two_buckets(name: &str, buckets: [&str; 2]) -> String {
     let [a, b] = buckets;
     format!(
         r#"resource "vantage_aws_cross_account_role" "this" {{
@@ -64,7 +63,15 @@ resource "vantage_aws_role_policy" "cur_b" {{
   preset     = "cur_retrieval"
   cur_bucket = "{b}"
 }}
+"#
+    )
+}
 
+/// The role of [`role_reading_two_buckets`], registered with `bucket` (or none).
+fn bucket_config(name: &str, buckets: [&str; 2], bucket: Option<&str>) -> String {
+    let bucket_line = bucket.map_or(String::new(), |b| format!("  bucket_arn = \"arn:aws:s3:::{b}\"\n"));
+    format!(
+        r#"{role}
 resource "vantage_aws_integration" "this" {{
   cross_account_role_arn = vantage_aws_cross_account_role.this.arn
 {bucket_line}
@@ -73,7 +80,8 @@ resource "vantage_aws_integration" "this" {{
 
 output "id" {{ value = vantage_aws_integration.this.id }}
 output "status" {{ value = vantage_aws_integration.this.status }}
-"#
+"#,
+        role = role_reading_two_buckets(name, buckets)
     )
 }
 
@@ -490,28 +498,10 @@ fn a_drop_in_registration_whose_bucket_changed_in_vantage_shows_as_drift_and_is_
     let buckets = ["acc-int-dropin-drift-a", "acc-int-dropin-drift-b"];
     buckets.iter().for_each(|b| aws.create_bucket(b));
     let ws = Workspace::new(name);
-    // The role and policies of `bucket_config`, registered with the official provider's resource.
-    let [a, b] = buckets;
+    // The role of `bucket_config`, registered with the official provider's resource.
+    let [a, _] = buckets;
     ws.config(&format!(
-        r#"resource "vantage_aws_cross_account_role" "this" {{
-  name            = "{name}"
-  inline_policies = ["cur-a", "cur-b"]
-}}
-
-resource "vantage_aws_role_policy" "cur_a" {{
-  role       = vantage_aws_cross_account_role.this.name
-  name       = "cur-a"
-  preset     = "cur_retrieval"
-  cur_bucket = "{a}"
-}}
-
-resource "vantage_aws_role_policy" "cur_b" {{
-  role       = vantage_aws_cross_account_role.this.name
-  name       = "cur-b"
-  preset     = "cur_retrieval"
-  cur_bucket = "{b}"
-}}
-
+        r#"{role}
 resource "vantage_aws_provider" "this" {{
   cross_account_arn = vantage_aws_cross_account_role.this.arn
   bucket_arn        = "arn:aws:s3:::{a}"
@@ -519,7 +509,8 @@ resource "vantage_aws_provider" "this" {{
 }}
 
 output "id" {{ value = vantage_aws_provider.this.id }}
-"#
+"#,
+        role = role_reading_two_buckets(name, buckets)
     ));
     ws.apply().expect_ok();
     ws.plan().expect_empty_plan();

@@ -625,14 +625,19 @@ mod tests {
     }
 
     fn client(url: &str) -> Client {
-        use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig};
+        client_retrying(url, aws_sdk_cloudformation::config::retry::RetryConfig::disabled())
+    }
+
+    /// A client of the scripted endpoint at `url`, retrying as `retry` says.
+    fn client_retrying(url: &str, retry: aws_sdk_cloudformation::config::retry::RetryConfig) -> Client {
+        use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region};
         Client::from_conf(
             aws_sdk_cloudformation::Config::builder()
                 .behavior_version(BehaviorVersion::latest())
                 .region(Region::new("us-east-1"))
                 .endpoint_url(url)
                 .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-                .retry_config(RetryConfig::disabled())
+                .retry_config(retry)
                 .build(),
         )
     }
@@ -674,16 +679,11 @@ mod tests {
         .await
     }
 
+    /// The SDK's retry of a create whose first answer was lost: two attempts.
     fn retrying_client(url: &str) -> Client {
-        use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig};
-        Client::from_conf(
-            aws_sdk_cloudformation::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new("us-east-1"))
-                .endpoint_url(url)
-                .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-                .retry_config(RetryConfig::standard().with_max_attempts(2))
-                .build(),
+        client_retrying(
+            url,
+            aws_sdk_cloudformation::config::retry::RetryConfig::standard().with_max_attempts(2),
         )
     }
 
