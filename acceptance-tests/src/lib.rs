@@ -426,12 +426,17 @@ impl Workspace {
 
     /// `terraform apply` started in the background with its output captured, for a test that
     /// interrupts it ([`interrupt`]).
-    pub fn spawn_apply(&self) -> Child {
-        self.command(&["apply", "-auto-approve", "-no-color"])
+    /// `terraform <args>` started with its output piped, for a test that interrupts it.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("terraform apply")
+            .unwrap_or_else(|e| panic!("starting terraform {}: {e}", args.join(" ")))
+    }
+
+    pub fn spawn_apply(&self) -> Child {
+        self.spawn(&["apply", "-auto-approve", "-no-color"])
     }
 
     pub fn apply(&self) -> Run {

@@ -445,7 +445,6 @@ fn a_delegated_administrator_runs_it_with_call_as() {
 
 #[test]
 fn ctrl_c_while_instances_deploy_keeps_the_stackset_in_state() {
-    use std::process::Stdio;
     use std::time::Duration;
 
     acceptance_tests::require_moto!(NOT_ON_LOCALSTACK);
@@ -461,12 +460,7 @@ fn ctrl_c_while_instances_deploy_keeps_the_stackset_in_state() {
         "faults",
         json!({"service": "aws", "match": "cloudformation:CreateStackInstances", "count": 1, "delay_ms": 600000}),
     );
-    let child = ws
-        .command(&["apply", "-auto-approve", "-no-color"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("terraform apply");
+    let child = ws.spawn_apply();
     let reached = acceptance_tests::wait_until(Duration::from_secs(90), || {
         ds.request_count("aws", "cloudformation:CreateStackInstances") > 0
     });

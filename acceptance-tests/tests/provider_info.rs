@@ -1,7 +1,6 @@
 //! `data "vantage_aws_provider_info"` and the provider configuration, against
 //! the devstack: values, bad credentials, secrets in logs, cancellation.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use acceptance_tests::{Devstack, Workspace, wait_until};
@@ -165,12 +164,7 @@ fn ctrl_c_during_a_slow_vantage_answer_cancels_promptly() {
     );
     let ws = Workspace::on(&ds, "ctrl-c");
     ws.config(INFO_CONFIG);
-    let child = ws
-        .command(&["plan", "-no-color"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("terraform plan");
+    let child = ws.spawn(&["plan", "-no-color"]);
     let started = Instant::now();
     let asked = wait_until(Duration::from_secs(60), || {
         ds.request_count("vantage", "GET /v1/integrations/aws/info") > 0

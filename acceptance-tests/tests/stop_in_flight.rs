@@ -3,7 +3,7 @@
 //! within seconds, not after the call's own timeout, the state must still describe what exists,
 //! and the next apply must finish the job. Checked through IAM and CUR.
 
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use acceptance_tests::aws::Aws;
@@ -21,14 +21,6 @@ fn resource(ws: &Workspace, address: &str) -> Option<Value> {
         .iter()
         .find(|r| r["address"] == address)
         .cloned()
-}
-
-fn spawn(ws: &Workspace, args: &[&str]) -> Child {
-    ws.command(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting terraform")
 }
 
 /// Waits until `operation` reached the devstack (where it stalls), then sends Ctrl-C: Terraform
@@ -67,7 +59,7 @@ fn ctrl_c_while_a_role_deletion_detaches_its_policy_keeps_the_role_in_state() {
         "faults",
         json!({"service": "aws", "match": "iam:DetachRolePolicy", "delay_ms": STALL_MS}),
     );
-    let child = spawn(&ws, &["destroy", "-auto-approve", "-no-color"]);
+    let child = ws.spawn(&["destroy", "-auto-approve", "-no-color"]);
     interrupt_the_stalled_call(&ds, child, "iam:DetachRolePolicy");
     assert!(aws.role(name).is_some(), "the role was not deleted");
     assert!(
@@ -101,7 +93,7 @@ fn ctrl_c_while_the_account_is_looked_up_after_a_report_is_put_keeps_the_report_
         "faults",
         json!({"service": "aws", "match": "sts:GetCallerIdentity", "delay_ms": STALL_MS}),
     );
-    let child = spawn(&ws, &["apply", "-auto-approve", "-no-color", "tfplan"]);
+    let child = ws.spawn(&["apply", "-auto-approve", "-no-color", "tfplan"]);
     assert!(
         wait_until(Duration::from_secs(60), || {
             ds.request_count("aws", "sts:GetCallerIdentity") > before
