@@ -356,12 +356,14 @@ fn a_bucket_policy_without_billing_fails_with_the_explanation() {
 resource "vantage_aws_cur_report" "this" {{
   bucket = "{bucket}"
   timeouts {{
-    create = "4s"
+    create = "12s"
   }}
 }}
 "#,
         provider = provider_block(&c.account)
     ));
+    // The timeout bounds the whole create (AssumeRole into a fresh account and the bucket
+    // lookup included), so it leaves a loaded machine room to reach the refused put.
     c.ws.apply()
         .expect_error("AWS billing cannot write to the CUR bucket")
         .expect_error("Failed to verify customer bucket permission")
