@@ -378,7 +378,7 @@ resource "vantage_aws_cur_report" "this" {{
   bucket        = "{bucket}"
   bucket_region = "eu-west-1"
   timeouts {{
-    create = "2s"
+    create = "12s"
   }}
 }}
 "#,
