@@ -1,9 +1,9 @@
 //! Creates whose remote side acted but whose answer never arrived: Ctrl-C while an "after"
-//! fault holds the answer, or a connection dropped after the call was handled (so the SDK or the
-//! client retries it). Either way the object must end up in state, a second apply must succeed
-//! without an import, and `plan -refresh=false` must then be empty. Checked through IAM, S3,
-//! CUR, BCM Data Exports and Vantage. Each test has a devstack of its own: faults are global to
-//! a devstack.
+//! fault holds the answer, the `timeouts` bound passing while it is held, or a connection
+//! dropped after the call was handled (so the SDK or the client retries it). Every way, the
+//! object must end up in state, a second apply must succeed without an import, and
+//! `plan -refresh=false` must then be empty. Checked through IAM, S3, CUR, BCM Data Exports and
+//! Vantage. Each test has a devstack of its own: faults are global to a devstack.
 
 use std::time::Duration;
 
@@ -54,6 +54,39 @@ fn interrupt_while_the_answer_is_held(
     );
     assert!(!stopped.success, "{text}");
     let kept = resource(ws, address).unwrap_or_else(|| panic!("{address} is not in state after Ctrl-C:\n{text}"));
+    assert!(kept["values"]["id"].is_string(), "{kept}");
+}
+
+/// The `timeouts` bound the deadline cases write, and the error it gives when it runs out with a
+/// call in flight.
+const BOUND: &str = "timeouts {\n    create = \"8s\"\n  }\n";
+const RAN_OUT: &str = "`timeouts.create` \\(8s\\) ran out while waiting for";
+
+/// Arms an "after" delay on `operation` far beyond the configuration's `timeouts.create` (8 s,
+/// [`BOUND`]): the remote side acts and its answer is held past the bound. The apply must fail
+/// at the bound, not after the held answer or the SDK's 60 s attempt timeout, saying which
+/// bound ran out, and the state must hold `address`.
+fn time_out_while_the_answer_is_held(ds: &Devstack, ws: &Workspace, service: &str, operation: &str, address: &str) {
+    ds.admin_post(
+        "faults",
+        json!({"service": service, "match": operation, "after": true, "delay_ms": 120000}),
+    );
+    let started = std::time::Instant::now();
+    let applied = ws.apply();
+    let took = started.elapsed();
+    clear_faults(ds);
+    applied.expect_error(RAN_OUT);
+    assert!(
+        took < Duration::from_secs(45),
+        "the apply waited for the held answer ({took:?}):\n{}",
+        applied.normalized_output()
+    );
+    let kept = resource(ws, address).unwrap_or_else(|| {
+        panic!(
+            "{address} is not in state after the bound ran out:\n{}",
+            applied.normalized_output()
+        )
+    });
     assert!(kept["values"]["id"].is_string(), "{kept}");
 }
 
@@ -115,6 +148,19 @@ fn a_role_created_while_ctrl_c_is_pressed_stays_in_state() {
         role.managed_policy_arns.iter().collect::<Vec<_>>(),
         vec!["arn:aws:iam::aws:policy/job-function/ViewOnlyAccess"]
     );
+    ws.destroy().expect_ok();
+    assert!(aws.role(name).is_none());
+}
+
+#[test]
+fn a_role_whose_create_outlasts_the_timeouts_bound_stays_in_state() {
+    let name = "acc-lost-role-deadline";
+    let config = role_config(name).replace("  tags", &format!("  {BOUND}  tags"));
+    let (ds, aws, ws) = iam_case(name, &config);
+    time_out_while_the_answer_is_held(&ds, &ws, "aws", "iam:CreateRole", "vantage_aws_cross_account_role.this");
+    assert!(aws.role(name).is_some(), "CreateRole acted");
+    converges(&ws);
+    assert_eq!(aws.role(name).expect("the role").managed_policy_arns.len(), 1);
     ws.destroy().expect_ok();
     assert!(aws.role(name).is_none());
 }
@@ -345,6 +391,26 @@ fn a_report_put_while_ctrl_c_is_pressed_stays_in_state() {
 }
 
 #[test]
+fn a_report_whose_put_outlasts_the_timeouts_bound_stays_in_state() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-lost-report-deadline";
+    let (aws, ws) = report_case(&ds, name);
+    ws.config(&report_config(name, &format!("  {BOUND}")));
+    time_out_while_the_answer_is_held(
+        &ds,
+        &ws,
+        "aws",
+        "cur:PutReportDefinition",
+        "vantage_aws_cur_report.this",
+    );
+    assert!(aws.report(name).is_some(), "PutReportDefinition acted");
+    converges(&ws);
+    assert_eq!(aws.reports().iter().filter(|r| r.report_name() == name).count(), 1);
+    ws.destroy().expect_ok();
+    delete_bucket(&aws, name);
+}
+
+#[test]
 fn a_report_whose_put_answer_was_lost_is_adopted() {
     let ds = Devstack::start(&[]);
     let name = "acc-lost-report-retry";
@@ -407,10 +473,14 @@ fn a_report_update_whose_tagging_failed_keeps_the_new_definition() {
 /// named `name` on it.
 fn export_case(ds: &Devstack, name: &str) -> (Billing, Workspace) {
     let (aws, ws) = report_case(ds, name);
-    ws.config(&format!(
-        "resource \"vantage_aws_data_export\" \"this\" {{\n  name          = \"{name}\"\n  bucket        = \"{name}\"\n  bucket_region = \"us-east-1\"\n  tags          = {{ team = \"finops\" }}\n}}\n"
-    ));
+    ws.config(&export_config(name, ""));
     (aws, ws)
+}
+
+fn export_config(name: &str, extra: &str) -> String {
+    format!(
+        "resource \"vantage_aws_data_export\" \"this\" {{\n  name          = \"{name}\"\n  bucket        = \"{name}\"\n  bucket_region = \"us-east-1\"\n  tags          = {{ team = \"finops\" }}\n{extra}}}\n"
+    )
 }
 
 #[test]
@@ -431,6 +501,28 @@ fn a_data_export_created_while_ctrl_c_is_pressed_stays_in_state() {
     assert_eq!(arns.len(), 1, "{arns:?}");
     let kept = resource(&ws, "vantage_aws_data_export.this").expect("in state");
     assert_eq!(kept["values"]["arn"], arns[0], "{kept}");
+    ws.destroy().expect_ok();
+    assert!(aws.export_arns().is_empty());
+    delete_bucket(&aws, name);
+}
+
+#[test]
+fn a_data_export_whose_create_outlasts_the_timeouts_bound_stays_in_state() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-lost-export-deadline";
+    let (aws, ws) = export_case(&ds, name);
+    ws.config(&export_config(name, &format!("  {BOUND}")));
+    time_out_while_the_answer_is_held(
+        &ds,
+        &ws,
+        "aws",
+        "bcm-data-exports:CreateExport",
+        "vantage_aws_data_export.this",
+    );
+    assert_eq!(aws.export_arns().len(), 1, "CreateExport acted");
+    converges(&ws);
+    let arns = aws.export_arns();
+    assert_eq!(arns.len(), 1, "{arns:?}");
     ws.destroy().expect_ok();
     assert!(aws.export_arns().is_empty());
     delete_bucket(&aws, name);
@@ -488,6 +580,53 @@ fn a_registration_made_while_ctrl_c_is_pressed_stays_in_state() {
         "vantage_aws_integration.this",
         || registrations(&ds) == 1,
     );
+    converges(&ws);
+    assert_eq!(registrations(&ds), 1, "{:?}", all_integrations(&ds));
+    ws.destroy().expect_ok();
+    assert_eq!(registrations(&ds), 0);
+}
+
+#[test]
+fn a_registration_that_outlasts_the_timeouts_bound_stays_in_state() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-lost-int-deadline";
+    let ws = Workspace::on(&ds, name);
+    let config = integration_config(name).replace(
+        "  cross_account_role_arn",
+        &format!("  {BOUND}  cross_account_role_arn"),
+    );
+    ws.config(&config);
+    time_out_while_the_answer_is_held(
+        &ds,
+        &ws,
+        "vantage",
+        "POST /v1/integrations/aws",
+        "vantage_aws_integration.this",
+    );
+    assert_eq!(registrations(&ds), 1, "the POST acted");
+    converges(&ws);
+    assert_eq!(registrations(&ds), 1, "{:?}", all_integrations(&ds));
+    ws.destroy().expect_ok();
+    assert_eq!(registrations(&ds), 0);
+}
+
+/// Every attempt of the POST acts (or meets the registration) and is answered 500: after the
+/// client's five attempts the role is registered, and the failed create keeps it.
+#[test]
+fn a_registration_whose_answers_were_all_errors_stays_in_state() {
+    let ds = Devstack::start(&[]);
+    let name = "acc-lost-int-500";
+    let ws = Workspace::on(&ds, name);
+    ws.config(&integration_config(name));
+    ds.admin_post(
+        "faults",
+        json!({"service": "vantage", "match": "POST /v1/integrations/aws", "after": true, "status": 500, "count": 5}),
+    );
+    ws.apply().expect_error("vantage_aws_integration");
+    clear_faults(&ds);
+    assert_eq!(registrations(&ds), 1);
+    let kept = resource(&ws, "vantage_aws_integration.this").expect("in state");
+    assert!(kept["values"]["id"].is_string(), "{kept}");
     converges(&ws);
     assert_eq!(registrations(&ds), 1, "{:?}", all_integrations(&ds));
     ws.destroy().expect_ok();

@@ -493,6 +493,49 @@ fn ctrl_c_while_instances_deploy_keeps_the_stackset_in_state() {
     ws.destroy().expect_ok();
 }
 
+/// CreateStackSet acts and its answer is held past `timeouts.create`: the apply ends at the
+/// bound with the StackSet in state, and the next apply finishes the job without an import.
+#[test]
+fn a_stackset_whose_create_outlasts_the_timeouts_bound_stays_in_state() {
+    acceptance_tests::require_moto!(NOT_ON_LOCALSTACK);
+    let ds = Devstack::start(&[]);
+    let org = Org::create(&ds);
+    org.trusted_access(true);
+    let ou = org.ou("members");
+    let member = org.account("member1", &ou);
+    let ws = Workspace::on(&ds, "member-roles-deadline");
+    let bounded = config(&[&ou]).replace(
+        "  organizational_unit_ids",
+        "  timeouts {\n    create = \"8s\"\n  }\n  organizational_unit_ids",
+    );
+    ws.config(&bounded);
+    ds.admin_post(
+        "faults",
+        json!({"service": "aws", "match": "cloudformation:CreateStackSet", "after": true, "delay_ms": 120000}),
+    );
+    let started = std::time::Instant::now();
+    let applied = ws.apply();
+    let took = started.elapsed();
+    acceptance_tests::vantage_checks::clear_faults(&ds);
+    applied.expect_error("`timeouts.create` \\(8s\\) ran out while waiting for CloudFormation CreateStackSet");
+    assert!(
+        took < std::time::Duration::from_secs(45),
+        "the apply waited for the held answer ({took:?})"
+    );
+    let listed = ws.run(&["state", "list"]);
+    assert!(
+        listed.stdout.contains("vantage_aws_member_account_roles.members"),
+        "the StackSet is in state:\n{}",
+        listed.stdout
+    );
+    ws.apply().expect_ok();
+    assert!(org.iam_in(&member).role(ROLE).is_some());
+    assert!(registered_accounts(&ds).contains(&member));
+    ws.plan().expect_empty_plan();
+    ws.destroy().expect_ok();
+    assert!(org.iam_in(&member).role(ROLE).is_none());
+}
+
 /// CreateStackSet acts, its answer is lost, and the SDK's retry is told the name exists: the
 /// StackSet is this apply's own (same template, nothing deployed yet) and is adopted.
 #[test]

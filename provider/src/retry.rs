@@ -82,7 +82,7 @@ impl Budget {
 }
 
 /// A duration the way Terraform's `timeouts` values are written ("5s", "2m", "1h30m").
-fn go_duration(d: Duration) -> String {
+pub fn go_duration(d: Duration) -> String {
     let secs = d.as_secs();
     if d.subsec_millis() != 0 && secs < 60 {
         return format!("{}s", d.as_secs_f64());

@@ -10,7 +10,11 @@ use crate::schema::{Attribute, Block, NestedBlock, Nesting};
 
 /// The `timeouts` block for the given operations, e.g. `&["create", "update", "delete"]`.
 pub fn block(operations: &[&str]) -> NestedBlock {
-    let mut b = Block::new("How long each operation may take, as a duration such as `30s`, `5m` or `1h`.");
+    let mut b = Block::new(
+        "How long each operation may take in all (every call and retry in it), as a duration such as `30s`, \
+         `5m` or `1h`. A call still out when the bound passes is abandoned; whatever the operation made by then \
+         stays in state, and the next apply continues from there.",
+    );
     for op in operations {
         b = b.attribute(
             Attribute::string(op)

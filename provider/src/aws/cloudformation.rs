@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::config::http::HttpResponse;
 use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudformation::types::{
     AccountFilterType, AutoDeployment, CallAs, Capability, ConcurrencyMode, DeploymentTargets, OrganizationStatus,
@@ -20,7 +21,7 @@ use aws_sdk_cloudformation::types::{
 };
 use tfplugin::{CancellationToken, Diagnostic};
 
-use crate::aws::errors::{Attempts, describe};
+use crate::aws::errors::{Attempts, describe, refused};
 
 /// How often a running operation is looked at.
 const POLL: Duration = Duration::from_secs(1);
@@ -32,6 +33,8 @@ pub enum CfnError {
         operation: &'static str,
         code: Option<String>,
         message: String,
+        /// CloudFormation answered with a 4xx, so the call surely did not act.
+        refused: bool,
     },
     #[error("the StackSet operation did not finish within {0:?}")]
     TimedOut(Duration),
@@ -40,10 +43,9 @@ pub enum CfnError {
 }
 
 impl CfnError {
-    fn from_sdk<E, R>(operation: &'static str, e: &SdkError<E, R>) -> CfnError
+    fn from_sdk<E>(operation: &'static str, e: &SdkError<E, HttpResponse>) -> CfnError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug + 'static,
     {
         if crate::aws::errors::stopped_by_terraform(e) {
             return CfnError::Cancelled;
@@ -55,7 +57,14 @@ impl CfnError {
                 _ => None,
             },
             message: describe(e),
+            refused: refused(e),
         }
+    }
+
+    /// Whether a failed write may still have taken effect: no answer, a server error, or the
+    /// provider stopped waiting (cancelled, timed out).
+    pub fn may_have_acted(&self) -> bool {
+        !matches!(self, CfnError::Failed { refused: true, .. })
     }
 
     pub fn code(&self) -> Option<&str> {

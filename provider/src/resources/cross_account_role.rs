@@ -445,7 +445,15 @@ impl Resource<ProviderData> for CrossAccountRole {
         partial.managed_policy_arns = Some(BTreeSet::new());
         partial.inline_policy_names = Some(BTreeSet::new());
         let started = SystemTime::now();
-        match iam::create_role(client, ctx.cancellation(), budget.left(), &name, &wanted).await {
+        let creating = iam::create_role(client, ctx.cancellation(), budget.left(), &name, &wanted);
+        let Some(created) = budget.bound(creating).await else {
+            // Cut in flight: IAM may have made the role. The next refresh finds it or drops it.
+            return Err(ApplyError::with_partial_state(
+                partial,
+                budget.ran_out("waiting for IAM CreateRole"),
+            ));
+        };
+        match created {
             Ok(()) => {}
             Err(e)
                 if e.is(Problem::AlreadyExists)
@@ -483,7 +491,12 @@ impl Resource<ProviderData> for CrossAccountRole {
 
         // From here on the role exists: every failure returns it as partial state.
         for arn in planned.managed_policy_arns.clone().unwrap_or_default() {
-            if let Err(e) = iam::attach_managed_policy(client, ctx.cancellation(), budget.left(), &name, &arn).await {
+            let attaching = iam::attach_managed_policy(client, ctx.cancellation(), budget.left(), &name, &arn);
+            let Some(attached) = budget.bound(attaching).await else {
+                let d = budget.ran_out(&format!("attaching {arn}"));
+                return Err(ApplyError::with_partial_state(partial, d));
+            };
+            if let Err(e) = attached {
                 let d = e
                     .to_diagnostic(
                         &format!("Attaching {arn} failed"),
@@ -496,9 +509,13 @@ impl Resource<ProviderData> for CrossAccountRole {
                 set.insert(arn.clone());
             }
         }
-        match Self::read_back(ctx, &name, &planned, budget.left()).await {
-            Ok(state) => Ok(state),
-            Err(d) => Err(ApplyError::with_partial_state(partial, d)),
+        match budget.bound(Self::read_back(ctx, &name, &planned, budget.left())).await {
+            Some(Ok(state)) => Ok(state),
+            Some(Err(d)) => Err(ApplyError::with_partial_state(partial, d)),
+            None => Err(ApplyError::with_partial_state(
+                partial,
+                budget.ran_out("reading the new role back"),
+            )),
         }
     }
 

@@ -413,9 +413,16 @@ impl Resource<ProviderData> for CurReport {
             last_status: None,
             ..planned.clone()
         };
-        let put = Self::cur(ctx)
-            .put_report_definition(&planned.definition(&region), &tags, budget.left())
-            .await;
+        let cur = Self::cur(ctx);
+        let definition = planned.definition(&region);
+        let putting = cur.put_report_definition(&definition, &tags, budget.left());
+        let Some(put) = budget.bound(putting).await else {
+            // Cut in flight: CUR may have made the report. The next refresh finds it or drops it.
+            return Err(ApplyError::with_partial_state(
+                created,
+                budget.ran_out("waiting for CUR PutReportDefinition"),
+            ));
+        };
         if let Err(e) = put {
             // The report may exist (the answer was lost, or Terraform stopped the wait): the next
             // refresh finds it or drops it.
@@ -459,9 +466,13 @@ impl Resource<ProviderData> for CurReport {
         let mut resolved = planned.clone();
         resolved.bucket_region = Some(region.clone());
         if resolved.definition_fields() != prior.definition_fields() {
-            cur.modify_report_definition(&resolved.definition(&region), budget.left())
+            // A change in place: cut at the deadline, the next refresh reads what CUR holds.
+            let step = "waiting for CUR ModifyReportDefinition";
+            budget
+                .bound(cur.modify_report_definition(&resolved.definition(&region), budget.left()))
                 .await
-                .map_err(|e| budget.explain(diagnostic(e), "waiting for CUR ModifyReportDefinition"))?;
+                .ok_or_else(|| budget.ran_out(step))?
+                .map_err(|e| budget.explain(diagnostic(e), step))?;
         }
         let updated = CurReportModel {
             id: Some(name.clone()),

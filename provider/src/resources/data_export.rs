@@ -448,7 +448,14 @@ impl Resource<ProviderData> for DataExport {
             table_configuration_all: Some(spec.table_configuration.clone()),
             ..planned
         };
-        let arn = match exports.create(&spec, &tags, budget.left()).await {
+        let Some(answer) = budget.bound(exports.create(&spec, &tags, budget.left())).await else {
+            // Cut in flight: AWS may have made the export. The next refresh finds it or drops it.
+            return Err(ApplyError::with_partial_state(
+                created,
+                budget.ran_out("waiting for Data Exports CreateExport"),
+            ));
+        };
+        let arn = match answer {
             Ok(c) => {
                 if c.adopted {
                     ctx.warn(adopted(&spec.name, &c.arn));
@@ -470,16 +477,18 @@ impl Resource<ProviderData> for DataExport {
         // The export exists from here on: state records it even if the read back fails.
         created.id = Some(arn.clone());
         created.arn = Some(arn.clone());
-        match exports.get(&arn).await {
-            Ok(Some(facts)) => Ok(Self::state_from(ctx, &created, facts)),
-            Ok(None) => Err(ApplyError::with_partial_state(
+        let step = "reading the new export back";
+        match budget.bound(exports.get(&arn)).await {
+            Some(Ok(Some(facts))) => Ok(Self::state_from(ctx, &created, facts)),
+            Some(Ok(None)) => Err(ApplyError::with_partial_state(
                 created,
                 Diagnostic::error(
                     "The export disappeared",
                     format!("AWS created {arn} but cannot find it now."),
                 ),
             )),
-            Err(e) => Err(ApplyError::with_partial_state(created, diagnostic(e))),
+            Some(Err(e)) => Err(ApplyError::with_partial_state(created, diagnostic(e))),
+            None => Err(ApplyError::with_partial_state(created, budget.ran_out(step))),
         }
     }
 
@@ -524,20 +533,32 @@ impl Resource<ProviderData> for DataExport {
                 .as_ref()
                 .is_none_or(|all| spec.table_configuration.iter().any(|(k, v)| all.get(k) != Some(v)));
         if spec != prior_spec || drifted {
-            exports
-                .update(&arn, &spec, budget.left())
+            // A change in place: cut at the deadline, the next refresh reads what AWS holds.
+            let step = "waiting for Data Exports UpdateExport";
+            budget
+                .bound(exports.update(&arn, &spec, budget.left()))
                 .await
-                .map_err(|e| budget.explain(diagnostic(e), "waiting for Data Exports UpdateExport"))?;
+                .ok_or_else(|| budget.ran_out(step))?
+                .map_err(|e| budget.explain(diagnostic(e), step))?;
         }
+        let step = "tagging the export";
         let (set, remove) = tags::diff(
             prior.tags_all.as_ref().unwrap_or(&Tags::new()),
             planned.tags_all.as_ref().unwrap_or(&Tags::new()),
         );
         if !remove.is_empty() {
-            exports.untag(&arn, remove).await.map_err(diagnostic)?;
+            budget
+                .bound(exports.untag(&arn, remove))
+                .await
+                .ok_or_else(|| budget.ran_out(step))?
+                .map_err(diagnostic)?;
         }
         if !set.is_empty() {
-            exports.tag(&arn, &set).await.map_err(diagnostic)?;
+            budget
+                .bound(exports.tag(&arn, &set))
+                .await
+                .ok_or_else(|| budget.ran_out(step))?
+                .map_err(diagnostic)?;
         }
         let updated = DataExportModel {
             id: Some(arn.clone()),
@@ -545,16 +566,20 @@ impl Resource<ProviderData> for DataExport {
             bucket_region: Some(region),
             ..planned
         };
-        match exports.get(&arn).await {
-            Ok(Some(facts)) => Ok(Self::state_from(ctx, &updated, facts)),
-            Ok(None) => Err(ApplyError::with_partial_state(
+        match budget.bound(exports.get(&arn)).await {
+            Some(Ok(Some(facts))) => Ok(Self::state_from(ctx, &updated, facts)),
+            Some(Ok(None)) => Err(ApplyError::with_partial_state(
                 updated,
                 Diagnostic::error(
                     "The export disappeared",
                     format!("{arn} was deleted during the update."),
                 ),
             )),
-            Err(e) => Err(ApplyError::with_partial_state(updated, diagnostic(e))),
+            Some(Err(e)) => Err(ApplyError::with_partial_state(updated, diagnostic(e))),
+            None => Err(ApplyError::with_partial_state(
+                updated,
+                budget.ran_out("reading the export back"),
+            )),
         }
     }
 

@@ -1227,7 +1227,18 @@ impl Resource<ProviderData> for MemberAccountRoles {
             .map_err(ApplyError::from)?;
         let client = ctx.provider().aws.cloudformation().await;
         let name = planned.name().to_string();
-        let id = match cfn::create_stack_set(client, &planned.call_as(), &planned.spec()).await {
+        // What is known once the StackSet exists (its id comes with the answer, or the next refresh).
+        let mut partial = planned.clone();
+        partial.id = Some(name.clone());
+        partial.accounts = Some(BTreeMap::new());
+        let (call_as, spec) = (planned.call_as(), planned.spec());
+        let creating = cfn::create_stack_set(client, &call_as, &spec);
+        let Some(created) = budget.bound(creating).await else {
+            // Cut in flight: CloudFormation may have made the StackSet. The next refresh finds it or drops it.
+            let d = budget.ran_out("waiting for CloudFormation CreateStackSet");
+            return Err(ApplyError::with_partial_state(partial, d));
+        };
+        let id = match created {
             Ok(created) => {
                 if created.adopted {
                     ctx.warn(Diagnostic::warning(
@@ -1253,6 +1264,11 @@ impl Resource<ProviderData> for MemberAccountRoles {
                 )
                 .at(AttrPath::new("name"))
                 .into());
+            }
+            Err(e) if e.may_have_acted() => {
+                // No clear answer: the StackSet may exist. The next refresh finds it or drops it.
+                let d = cfn_diag(&e, "Creating the StackSet failed");
+                return Err(ApplyError::with_partial_state(partial, d));
             }
             Err(e) => return Err(cfn_diag(&e, "Creating the StackSet failed").into()),
         };

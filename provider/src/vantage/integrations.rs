@@ -225,6 +225,16 @@ impl Operation {
             Operation::Deregister => "Removing the AWS integration from Vantage failed",
         }
     }
+
+    /// The `timeouts` attribute that bounds this operation.
+    fn timeouts_attribute(self) -> &'static str {
+        match self {
+            Operation::Register => "create",
+            Operation::Read => "read",
+            Operation::Update => "update",
+            Operation::Deregister => "delete",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -247,6 +257,8 @@ pub enum RegistrationError {
         /// v2 tokens Vantage lists for the role's account when none could be confirmed.
         listed: Vec<String>,
     },
+    #[error("the `timeouts` bound ({timeout:?}) passed")]
+    RanOut { op: Operation, timeout: Duration },
     #[error("no clear answer after {attempts} attempts: {source}")]
     Unclear {
         op: Operation,
@@ -409,6 +421,17 @@ impl RegistrationError {
             RegistrationError::Vantage { op, source } => source.to_diagnostic(op.failure_summary()),
             RegistrationError::Incomplete { source, .. } => source.to_diagnostic(type_name, principal),
             RegistrationError::Cancelled => Diagnostic::error("Cancelled", "Terraform asked the provider to stop."),
+            RegistrationError::RanOut { op, timeout } => {
+                let attribute = op.timeouts_attribute();
+                Diagnostic::error(
+                    "Timed out",
+                    format!(
+                        "`timeouts.{attribute}` ({}) ran out while waiting for Vantage. Run apply again to \
+                         continue from here, or raise `timeouts.{attribute}`.",
+                        crate::retry::go_duration(*timeout)
+                    ),
+                )
+            }
         }
     }
 }
@@ -422,6 +445,8 @@ enum Failure {
     Conflict { message: String, existing: Option<i32> },
     /// Anything else: the client retried what could be retried.
     Final(VantageError),
+    /// The operation's `timeouts` bound passed, maybe with a request in flight.
+    RanOut(Duration),
 }
 
 /// By status first: a 409 is a duplicate whatever it says; only a validation answer (400,
@@ -458,9 +483,17 @@ fn classify(e: VantageError) -> Failure {
 /// is not: nothing was registered, and nothing more is sent.
 fn acted_without_answer(e: &RetryError<Failure>, unclear: bool) -> bool {
     match e {
+        // No answer, or a server error: acted only if a request may have reached Vantage.
         RetryError::Cancelled
         | RetryError::Failed {
-            error: Failure::Final(VantageError::Cancelled { .. }),
+            error:
+                Failure::Final(
+                    VantageError::Cancelled { .. }
+                    | VantageError::Timeout { .. }
+                    | VantageError::Unreachable { .. }
+                    | VantageError::Api { status: 500.., .. },
+                )
+                | Failure::RanOut(_),
             ..
         } => unclear,
         RetryError::Failed {
@@ -552,6 +585,10 @@ fn failed(
             error: Failure::Final(e),
             ..
         } => write_error(op, id, e, attempts),
+        RetryError::Failed {
+            error: Failure::RanOut(timeout),
+            ..
+        } => RegistrationError::RanOut { op, timeout },
     }
 }
 
@@ -981,7 +1018,8 @@ impl<'a> Integrations<'a> {
         // Set while a request is out: still set if Terraform's cancellation dropped it midway.
         let in_flight = AtomicBool::new(false);
         let (sent_ref, unclear_ref, in_flight_ref, method_ref) = (&sent, &unclear, &in_flight, &method);
-        let result = retry_while(
+        let started = tokio::time::Instant::now();
+        let retried = retry_while(
             self.cancel,
             timeout,
             move || async move {
@@ -996,8 +1034,15 @@ impl<'a> Integrations<'a> {
                 result.map_err(classify)
             },
             |f| matches!(f, Failure::NotYet(_)),
-        )
-        .await;
+        );
+        // `timeout` bounds the request in flight too: one cut there leaves `in_flight` set.
+        let result = tokio::time::timeout(timeout, retried).await.unwrap_or_else(|_| {
+            Err(RetryError::Failed {
+                error: Failure::RanOut(timeout),
+                attempts: sent.load(Ordering::Relaxed),
+                waited: started.elapsed(),
+            })
+        });
         Written {
             result,
             attempts: sent.load(Ordering::Relaxed),
@@ -1122,6 +1167,30 @@ mod tests {
             Failure::Conflict { existing: Some(3), .. }
         ));
         assert!(matches!(classify(api(500, "boom")), Failure::Final(_)));
+    }
+
+    #[test]
+    fn a_write_may_have_acted_only_when_a_request_had_no_clear_answer() {
+        let failed = |error| RetryError::Failed {
+            error,
+            attempts: 1,
+            waited: Duration::ZERO,
+        };
+        let timeout = VantageError::Timeout {
+            endpoint: "x".into(),
+            timeout: Duration::from_secs(1),
+        };
+        for unclear in [
+            failed(Failure::Final(api(500, "boom"))),
+            failed(Failure::Final(timeout)),
+            failed(Failure::RanOut(Duration::from_secs(8))),
+            RetryError::Cancelled,
+        ] {
+            assert!(acted_without_answer(&unclear, true), "{unclear:?}");
+            assert!(!acted_without_answer(&unclear, false), "{unclear:?}");
+        }
+        assert!(!acted_without_answer(&failed(Failure::Final(api(400, "no"))), true));
+        assert!(!acted_without_answer(&failed(Failure::NotYet("later".into())), true));
     }
 
     #[test]
