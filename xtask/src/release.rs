@@ -65,6 +65,11 @@ pub fn stop(mut child: std::process::Child) {
     let _ = child.wait();
 }
 
+/// Where [`test_release`] writes the release.
+pub fn test_release_dir(root: &Path) -> PathBuf {
+    crate::util::target_dir(root).join("test-release")
+}
+
 /// `cargo xtask test`'s release step: the host platform's release as `release` writes it, into
 /// `<target>/test-release` (returned, for the mirror test to install). Its binary starts as
 /// Terraform starts it, prints a protocol 6 handshake line and maps no shared library; and the
@@ -75,7 +80,7 @@ pub fn test_release(root: &Path) -> anyhow::Result<PathBuf> {
         bail!("the release test runs on a platform we ship, not on {host}");
     };
     let target = prepare(root, *platform)?;
-    let out = crate::util::target_dir(root).join("test-release");
+    let out = test_release_dir(root);
     if out.exists() {
         std::fs::remove_dir_all(&out).with_context(|| format!("emptying {}", out.display()))?;
     }

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: everything CI checks, in the order that fails fastest.
 
 use std::path::Path;
+use std::process::{Child, Command};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -12,7 +13,7 @@ use crate::util::{cargo, run, step};
 const UPSTREAM_ENV: &str = "VANTAGE_ACC_AWS_UPSTREAM";
 const UPSTREAM_KIND_ENV: &str = "VANTAGE_ACC_AWS_UPSTREAM_KIND";
 const MOTO_ONLY_LOG_ENV: &str = "VANTAGE_ACC_MOTO_ONLY_LOG";
-/// The release the mirror test installs (acceptance-tests/tests/release.rs).
+/// The release the mirror test installs (acceptance-tests/tests/acceptance/release.rs).
 const RELEASE_DIR_ENV: &str = "VANTAGE_ACC_RELEASE_DIR";
 
 pub fn run_all(root: &Path) -> anyhow::Result<()> {
@@ -38,6 +39,17 @@ pub fn run_all(root: &Path) -> anyhow::Result<()> {
     let python = crate::moto::ensure(root)?;
     let localstack_python = crate::localstack::ensure(root)?;
 
+    // The release step builds in a target directory of its own (`release::build_dir`), so it
+    // runs beside the unit tests and the acceptance build, which wait on cargo's lock of the
+    // main one; it is done before the acceptance tests, whose mirror test installs its release.
+    step("release build for this platform: smoke test and reproducibility (in the background)");
+    let release = Background::start(
+        "the release step",
+        Command::new(std::env::current_exe()?)
+            .arg("test-release")
+            .current_dir(root),
+    )?;
+
     step("unit and devstack tests");
     run(
         cargo()
@@ -46,10 +58,6 @@ pub fn run_all(root: &Path) -> anyhow::Result<()> {
             .current_dir(root),
         "unit tests",
     )?;
-
-    // Before the acceptance tests: the mirror test installs this release.
-    step("release build for this platform: smoke test and reproducibility");
-    let release_dir = crate::release::test_release(root)?;
 
     crate::util::require_terraform()?;
     // The two passes run at once: the suite spends most of its time waiting on terraform,
@@ -62,6 +70,9 @@ pub fn run_all(root: &Path) -> anyhow::Result<()> {
             .current_dir(root),
         "building the acceptance tests",
     )?;
+    step("release build for this platform: its output");
+    release.finish()?;
+    let release_dir = crate::release::test_release_dir(root);
     step("acceptance tests with LocalStack as the devstack's AWS upstream (in the background)");
     let started = Instant::now();
     let localstack = crate::localstack::LocalStack::start(&localstack_python)?;
@@ -72,21 +83,19 @@ pub fn run_all(root: &Path) -> anyhow::Result<()> {
         localstack.log_path().display()
     );
     let moto_only = tempfile::NamedTempFile::new()?;
-    let localstack_output = tempfile::NamedTempFile::new()?;
-    let mut localstack_pass = acceptance(root, &release_dir)
-        .env("VANTAGE_DEVSTACK_PYTHON", &python)
-        .env(UPSTREAM_ENV, &localstack.url)
-        .env(UPSTREAM_KIND_ENV, "localstack")
-        .env(MOTO_ONLY_LOG_ENV, moto_only.path())
-        .stdout(localstack_output.reopen()?)
-        .stderr(localstack_output.reopen()?)
-        .spawn()
-        .context("starting the LocalStack pass")?;
+    let localstack_pass = Background::start(
+        "acceptance tests (LocalStack)",
+        acceptance(root, &release_dir, LOCALSTACK_THREADS)
+            .env("VANTAGE_DEVSTACK_PYTHON", &python)
+            .env(UPSTREAM_ENV, &localstack.url)
+            .env(UPSTREAM_KIND_ENV, "localstack")
+            .env(MOTO_ONLY_LOG_ENV, moto_only.path()),
+    )?;
 
     step("acceptance tests with moto (real terraform against the provider and devstack)");
     let moto_started = Instant::now();
     let moto_result = run(
-        acceptance(root, &release_dir)
+        acceptance(root, &release_dir, MOTO_THREADS)
             .env("VANTAGE_DEVSTACK_PYTHON", &python)
             .env_remove(UPSTREAM_ENV)
             .env_remove(UPSTREAM_KIND_ENV)
@@ -94,20 +103,15 @@ pub fn run_all(root: &Path) -> anyhow::Result<()> {
         "acceptance tests (moto)",
     );
     eprintln!("    moto pass: {:.0} s", moto_started.elapsed().as_secs_f64());
-    let localstack_status = localstack_pass.wait().context("waiting for the LocalStack pass")?;
-    drop(localstack);
-
     step("acceptance tests with LocalStack: their output");
-    eprint!(
-        "{}",
-        std::fs::read_to_string(localstack_output.path()).unwrap_or_default()
-    );
+    let localstack_result = localstack_pass.finish();
+    drop(localstack);
     // Listed whether the pass failed or not: none of them ran against LocalStack.
     let listed = std::fs::read_to_string(moto_only.path()).unwrap_or_default();
     let mut lines: Vec<&str> = listed.lines().filter(|l| !l.trim().is_empty()).collect();
     lines.sort_unstable();
     eprintln!(
-        "    moto-only (passed without running against LocalStack, which lacks what they need): {}",
+        "    moto-only (passed without running against LocalStack, each with its reason): {}",
         lines.len()
     );
     for line in &lines {
@@ -115,19 +119,55 @@ pub fn run_all(root: &Path) -> anyhow::Result<()> {
     }
     eprintln!("    LocalStack pass: {:.0} s", started.elapsed().as_secs_f64());
     moto_result?;
-    if !localstack_status.success() {
-        anyhow::bail!("acceptance tests (LocalStack) failed ({localstack_status}); their output is above");
-    }
+    localstack_result?;
 
     step("all checks passed");
     Ok(())
 }
 
+/// Tests at once in each pass. The suite mostly waits on terraform, the devstack and the
+/// emulators; the LocalStack pass has fewer long tests (those running hashicorp/aws are
+/// moto-only), and one LocalStack serves all of its devstacks.
+const MOTO_THREADS: &str = "6";
+const LOCALSTACK_THREADS: &str = "4";
+
 /// The acceptance suite, as both passes run it.
-fn acceptance(root: &Path, release_dir: &Path) -> std::process::Command {
+fn acceptance(root: &Path, release_dir: &Path, threads: &str) -> Command {
     let mut cmd = cargo();
-    cmd.args(["test", "-p", "acceptance-tests", "--", "--test-threads", "4"])
+    cmd.args(["test", "-p", "acceptance-tests", "--", "--test-threads", threads])
         .env(RELEASE_DIR_ENV, release_dir)
         .current_dir(root);
     cmd
+}
+
+/// A step run beside the others, its output kept in a file and printed when it is waited for.
+struct Background {
+    what: &'static str,
+    child: Child,
+    output: tempfile::NamedTempFile,
+}
+
+impl Background {
+    fn start(what: &'static str, command: &mut Command) -> anyhow::Result<Background> {
+        let output = tempfile::NamedTempFile::new()?;
+        let child = command
+            .stdout(output.reopen()?)
+            .stderr(output.reopen()?)
+            .spawn()
+            .with_context(|| format!("starting {what}"))?;
+        Ok(Background { what, child, output })
+    }
+
+    /// Waits for it, prints its output, and fails as it failed.
+    fn finish(mut self) -> anyhow::Result<()> {
+        let status = self
+            .child
+            .wait()
+            .with_context(|| format!("waiting for {}", self.what))?;
+        eprint!("{}", std::fs::read_to_string(self.output.path()).unwrap_or_default());
+        if !status.success() {
+            anyhow::bail!("{} failed ({status}); its output is above", self.what);
+        }
+        Ok(())
+    }
 }

@@ -446,7 +446,7 @@ impl Resource<ProviderData> for CrossAccountRole {
         partial.inline_policy_names = Some(BTreeSet::new());
         let started = SystemTime::now();
         let creating = iam::create_role(client, ctx.cancellation(), budget.left(), &name, &wanted);
-        let Some(created) = budget.bound(creating).await else {
+        let Some(created) = budget.bound_retried(creating).await else {
             // Cut in flight: IAM may have made the role. The next refresh finds it or drops it.
             return Err(ApplyError::with_partial_state(
                 partial,
@@ -492,7 +492,7 @@ impl Resource<ProviderData> for CrossAccountRole {
         // From here on the role exists: every failure returns it as partial state.
         for arn in planned.managed_policy_arns.clone().unwrap_or_default() {
             let attaching = iam::attach_managed_policy(client, ctx.cancellation(), budget.left(), &name, &arn);
-            let Some(attached) = budget.bound(attaching).await else {
+            let Some(attached) = budget.bound_retried(attaching).await else {
                 let d = budget.ran_out(&format!("attaching {arn}"));
                 return Err(ApplyError::with_partial_state(partial, d));
             };
@@ -509,7 +509,10 @@ impl Resource<ProviderData> for CrossAccountRole {
                 set.insert(arn.clone());
             }
         }
-        match budget.bound(Self::read_back(ctx, &name, &planned, budget.left())).await {
+        match budget
+            .bound_retried(Self::read_back(ctx, &name, &planned, budget.left()))
+            .await
+        {
             Some(Ok(state)) => Ok(state),
             Some(Err(d)) => Err(ApplyError::with_partial_state(partial, d)),
             None => Err(ApplyError::with_partial_state(

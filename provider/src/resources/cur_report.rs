@@ -416,7 +416,7 @@ impl Resource<ProviderData> for CurReport {
         let cur = Self::cur(ctx);
         let definition = planned.definition(&region);
         let putting = cur.put_report_definition(&definition, &tags, budget.left());
-        let Some(put) = budget.bound(putting).await else {
+        let Some(put) = budget.bound_retried(putting).await else {
             // Cut in flight: CUR may have made the report. The next refresh finds it or drops it.
             return Err(ApplyError::with_partial_state(
                 created,
@@ -469,7 +469,7 @@ impl Resource<ProviderData> for CurReport {
             // A change in place: cut at the deadline, the next refresh reads what CUR holds.
             let step = "waiting for CUR ModifyReportDefinition";
             budget
-                .bound(cur.modify_report_definition(&resolved.definition(&region), budget.left()))
+                .bound_retried(cur.modify_report_definition(&resolved.definition(&region), budget.left()))
                 .await
                 .ok_or_else(|| budget.ran_out(step))?
                 .map_err(|e| budget.explain(diagnostic(e), step))?;

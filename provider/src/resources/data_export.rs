@@ -448,7 +448,7 @@ impl Resource<ProviderData> for DataExport {
             table_configuration_all: Some(spec.table_configuration.clone()),
             ..planned
         };
-        let Some(answer) = budget.bound(exports.create(&spec, &tags, budget.left())).await else {
+        let Some(answer) = budget.bound_retried(exports.create(&spec, &tags, budget.left())).await else {
             // Cut in flight: AWS may have made the export. The next refresh finds it or drops it.
             return Err(ApplyError::with_partial_state(
                 created,
@@ -536,7 +536,7 @@ impl Resource<ProviderData> for DataExport {
             // A change in place: cut at the deadline, the next refresh reads what AWS holds.
             let step = "waiting for Data Exports UpdateExport";
             budget
-                .bound(exports.update(&arn, &spec, budget.left()))
+                .bound_retried(exports.update(&arn, &spec, budget.left()))
                 .await
                 .ok_or_else(|| budget.ran_out(step))?
                 .map_err(|e| budget.explain(diagnostic(e), step))?;

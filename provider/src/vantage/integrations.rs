@@ -477,30 +477,42 @@ fn classify(e: VantageError) -> Failure {
     }
 }
 
-/// Whether a failed POST surely or possibly registered without an answer the provider could
-/// use: a 2xx answer that did not decode, or Terraform stopping the wait while a request was
-/// out or after one got no clear answer (`unclear`). A stop before any request reached Vantage
-/// is not: nothing was registered, and nothing more is sent.
-fn acted_without_answer(e: &RetryError<Failure>, unclear: bool) -> bool {
+/// How a failed POST that may have registered the role is resolved, so that the state holds
+/// a registration made without an answer the provider could use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resolution {
+    /// Every request had a clear refusal, or none reached Vantage: nothing to find, nothing sent.
+    Nothing,
+    /// A 2xx that did not decode, or a request cut in flight (Terraform's stop, the `timeouts`
+    /// bound): the POST once more, which registers the role if the cut one never arrived.
+    Repeat,
+    /// The client's attempts ended in server errors or without an answer after one may have
+    /// arrived: the registration is looked up, and nothing more is written.
+    LookUp,
+}
+
+fn resolution(e: &RetryError<Failure>, unclear: bool) -> Resolution {
+    let when_unclear = |r| if unclear { r } else { Resolution::Nothing };
     match e {
-        // No answer, or a server error: acted only if a request may have reached Vantage.
         RetryError::Cancelled
         | RetryError::Failed {
+            error: Failure::Final(VantageError::Cancelled { .. }) | Failure::RanOut(_),
+            ..
+        } => when_unclear(Resolution::Repeat),
+        RetryError::Failed {
             error:
                 Failure::Final(
-                    VantageError::Cancelled { .. }
-                    | VantageError::Timeout { .. }
+                    VantageError::Timeout { .. }
                     | VantageError::Unreachable { .. }
                     | VantageError::Api { status: 500.., .. },
-                )
-                | Failure::RanOut(_),
+                ),
             ..
-        } => unclear,
+        } => when_unclear(Resolution::LookUp),
         RetryError::Failed {
             error: Failure::Final(VantageError::Decode { .. }),
             ..
-        } => true,
-        _ => false,
+        } => Resolution::Repeat,
+        _ => Resolution::Nothing,
     }
 }
 
@@ -704,9 +716,14 @@ impl<'a> Integrations<'a> {
                 });
             }
             Err(e) => {
-                let acted = acted_without_answer(&e, written.unclear);
+                let resolve = resolution(&e, written.unclear);
                 let error = failed(Operation::Register, role_arn, None, e, written.attempts, timeout);
-                if acted && let Some(registration) = self.registration_of(role_arn, &body).await {
+                let found = match resolve {
+                    Resolution::Nothing => None,
+                    Resolution::Repeat => self.registration_of(role_arn, &body).await,
+                    Resolution::LookUp => self.registered_role(role_arn).await,
+                };
+                if let Some(registration) = found {
                     return Err(RegistrationError::Incomplete {
                         registration: Box::new(registration),
                         source: Box::new(error),
@@ -721,6 +738,22 @@ impl<'a> Integrations<'a> {
             registration: registration.with_status(status),
             adopted: false,
         })
+    }
+
+    /// The integration Vantage holds for `role_arn`, looked up (outside Terraform's cancellation,
+    /// bounded to [`RESOLVE_BOUND`]) after POSTs whose answers were all unclear.
+    async fn registered_role(&self, role_arn: &str) -> Option<Registration> {
+        let uncancelled = CancellationToken::new();
+        let own = Integrations::new(self.vantage, self.cache, &uncancelled);
+        let found = tokio::time::timeout(RESOLVE_BOUND, own.find_by_role(role_arn, None))
+            .await
+            .ok()?
+            .ok()?;
+        tracing::info!(
+            id = found.id,
+            "the registration's answers were unclear: found the integration it made"
+        );
+        Some(found)
     }
 
     /// The integration of `role_arn` after a registration that may have been made without an
@@ -1035,8 +1068,10 @@ impl<'a> Integrations<'a> {
             },
             |f| matches!(f, Failure::NotYet(_)),
         );
-        // `timeout` bounds the request in flight too: one cut there leaves `in_flight` set.
-        let result = tokio::time::timeout(timeout, retried).await.unwrap_or_else(|_| {
+        // `timeout` bounds a request in flight too (the one made at the deadline gets a grace to
+        // answer): one cut there leaves `in_flight` set.
+        let bound = timeout + crate::retry::LAST_ATTEMPT_GRACE;
+        let result = tokio::time::timeout(bound, retried).await.unwrap_or_else(|_| {
             Err(RetryError::Failed {
                 error: Failure::RanOut(timeout),
                 attempts: sent.load(Ordering::Relaxed),
@@ -1170,7 +1205,7 @@ mod tests {
     }
 
     #[test]
-    fn a_write_may_have_acted_only_when_a_request_had_no_clear_answer() {
+    fn a_failed_registration_is_resolved_only_when_a_request_had_no_clear_answer() {
         let failed = |error| RetryError::Failed {
             error,
             attempts: 1,
@@ -1180,17 +1215,23 @@ mod tests {
             endpoint: "x".into(),
             timeout: Duration::from_secs(1),
         };
-        for unclear in [
-            failed(Failure::Final(api(500, "boom"))),
-            failed(Failure::Final(timeout)),
-            failed(Failure::RanOut(Duration::from_secs(8))),
-            RetryError::Cancelled,
+        for (e, wanted) in [
+            (failed(Failure::Final(api(500, "boom"))), Resolution::LookUp),
+            (failed(Failure::Final(timeout)), Resolution::LookUp),
+            (failed(Failure::RanOut(Duration::from_secs(8))), Resolution::Repeat),
+            (RetryError::Cancelled, Resolution::Repeat),
         ] {
-            assert!(acted_without_answer(&unclear, true), "{unclear:?}");
-            assert!(!acted_without_answer(&unclear, false), "{unclear:?}");
+            assert_eq!(resolution(&e, true), wanted, "{e:?}");
+            assert_eq!(resolution(&e, false), Resolution::Nothing, "{e:?}");
         }
-        assert!(!acted_without_answer(&failed(Failure::Final(api(400, "no"))), true));
-        assert!(!acted_without_answer(&failed(Failure::NotYet("later".into())), true));
+        assert_eq!(
+            resolution(&failed(Failure::Final(api(400, "no"))), true),
+            Resolution::Nothing
+        );
+        assert_eq!(
+            resolution(&failed(Failure::NotYet("later".into())), true),
+            Resolution::Nothing
+        );
     }
 
     #[test]

@@ -474,11 +474,13 @@ fn plan_counts(run: &Run) -> (u32, u32, u32) {
 
 #[test]
 fn a_module_shaped_connection_moves_to_our_resources_without_recreation() {
+    acceptance_tests::require_moto!(peers::MOTO_PASS_ONLY);
     migrate("acc-migrate-moved", Cur::V1);
 }
 
 #[test]
 fn a_module_shaped_cur_2_connection_moves_to_our_resources_without_recreation() {
+    acceptance_tests::require_moto!(peers::MOTO_PASS_ONLY);
     migrate("acc-migrate-moved-cur2", Cur::V2);
 }
 
@@ -613,6 +615,7 @@ output "integration_id" {{ value = vantage_aws_provider.this.id }}
 
 #[test]
 fn a_configuration_for_the_official_provider_runs_unchanged_and_its_gaps_are_filled() {
+    acceptance_tests::require_moto!(peers::MOTO_PASS_ONLY);
     let name = "acc-official-dropin";
     let ds = Devstack::shared();
     let account = account_for(name);

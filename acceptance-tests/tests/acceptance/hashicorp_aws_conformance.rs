@@ -70,6 +70,7 @@ fn aws_workspace(ds: &Devstack, name: &str, body: &str) -> Workspace {
 
 #[test]
 fn cur_report_definition_creates_reads_updates_imports_and_deletes() {
+    acceptance_tests::require_moto!(peers::MOTO_PASS_ONLY);
     let name = "acc-conf-cur";
     let ds = Devstack::shared();
     let account = account_for(name);
@@ -114,6 +115,7 @@ fn cur_report_definition_creates_reads_updates_imports_and_deletes() {
 
 #[test]
 fn cur_report_definition_without_a_bucket_policy_fails_as_aws_says() {
+    acceptance_tests::require_moto!(peers::MOTO_PASS_ONLY);
     let name = "acc-conf-cur-nopolicy";
     let ds = Devstack::shared();
     let account = account_for(name);
@@ -180,6 +182,7 @@ output "export_arn" {{ value = aws_bcmdataexports_export.this.id }}
 
 #[test]
 fn bcmdataexports_export_creates_reads_and_deletes() {
+    acceptance_tests::require_moto!(peers::MOTO_PASS_ONLY);
     let name = "acc-conf-export";
     let ds = Devstack::shared();
     let account = account_for(name);
@@ -251,6 +254,7 @@ output "integration_id" {{ value = vantage_aws_integration.this.id }}
 
 #[test]
 fn a_role_made_with_hashicorp_aws_from_the_rendered_documents_registers_at_the_first_apply() {
+    acceptance_tests::require_moto!(peers::MOTO_PASS_ONLY);
     let name = "acc-conf-manual-role";
     let ds = Devstack::shared();
     let account = account_for(name);
