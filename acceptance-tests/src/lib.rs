@@ -140,11 +140,32 @@ pub struct DevstackInfo {
     pub token: String,
 }
 
-/// A running devstack, stopped when its stdin closes (at process exit).
+/// A running devstack, stopped when its stdin closes: when it is dropped, or at process exit
+/// for the shared one.
 pub struct Devstack {
     pub info: DevstackInfo,
     child: Mutex<Child>,
-    _stdin: Mutex<ChildStdin>,
+    stdin: Mutex<Option<ChildStdin>>,
+}
+
+impl Drop for Devstack {
+    /// Closes its stdin and reaps it (killing it if it is still there after a few seconds),
+    /// so that a test's devstack leaves no zombie behind for the rest of the run.
+    fn drop(&mut self) {
+        if let Ok(mut stdin) = self.stdin.lock() {
+            stdin.take();
+        }
+        let Ok(mut child) = self.child.lock() else { return };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            match child.try_wait() {
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                _ => return,
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 impl Devstack {
@@ -174,7 +195,7 @@ impl Devstack {
         Devstack {
             info,
             child: Mutex::new(child),
-            _stdin: Mutex::new(stdin),
+            stdin: Mutex::new(Some(stdin)),
         }
     }
 

@@ -97,7 +97,12 @@ pub fn aws_provider_mirror() -> &'static Path {
 /// configuration. (`dev_overrides` would not do: `terraform init` still asks the registry for
 /// an overridden provider.)
 pub fn workspace(ds: &Devstack, name: &str) -> Workspace {
-    let ws = Workspace::on(ds, name);
+    let mut ws = Workspace::on(ds, name);
+    // hashicorp/aws builds the schemas of its ~1,400 types at each start (three starts per
+    // terraform command), and Go's collector runs through it: GOGC=400 takes a fifth off that
+    // CPU (3.3 -> 2.6 s per start, measured here) for ~140 MB more per process. It changes
+    // when memory is collected, nothing the provider does.
+    ws.env("GOGC", "400");
     let mirror = ws.path().join(".mirror");
     // Terraform's walk of a mirror follows links to files, not to directories.
     let platform = "registry.terraform.io/hashicorp/aws/".to_string() + AWS_PROVIDER_VERSION + "/linux_amd64";

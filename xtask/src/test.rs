@@ -128,7 +128,7 @@ pub fn run_all(root: &Path) -> anyhow::Result<()> {
 /// Tests at once in each pass. The suite mostly waits on terraform, the devstack and the
 /// emulators; the LocalStack pass has fewer long tests (those running hashicorp/aws are
 /// moto-only), and one LocalStack serves all of its devstacks.
-const MOTO_THREADS: &str = "6";
+const MOTO_THREADS: &str = "8";
 const LOCALSTACK_THREADS: &str = "4";
 
 /// The acceptance suite, as both passes run it.

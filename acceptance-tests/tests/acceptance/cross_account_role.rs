@@ -406,6 +406,9 @@ fn a_slow_create_leaves_the_wait_for_the_role_only_what_is_left_of_its_timeout()
     let name = "acc-role-create-budget";
     let ws = Workspace::on(&ds, name);
     ws.config(&role_config(name, "  timeouts {\n    create = \"5s\"\n  }"));
+    // A fresh moto builds the account's IAM (~1,000 managed policies) at its first IAM call,
+    // seconds on a loaded machine: done here, not inside the 5 s being measured.
+    assert!(Aws::new(&ds.info.aws_url).role(name).is_none());
     ds.admin_post(
         "faults",
         serde_json::json!({"service": "aws", "match": "iam:CreateRole", "delay_ms": 4000}),

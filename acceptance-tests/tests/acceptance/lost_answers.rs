@@ -119,6 +119,9 @@ fn converges(ws: &Workspace) {
 fn iam_case(name: &str, config: &str) -> (Devstack, Aws, Workspace) {
     let ds = Devstack::start(&[]);
     let aws = Aws::new(&ds.info.aws_url);
+    // Also has moto build the account's IAM (seconds on a loaded machine) before any fault or
+    // bound is armed.
+    assert!(aws.role(name).is_none());
     let ws = Workspace::on(&ds, name);
     ws.config(config);
     (ds, aws, ws)

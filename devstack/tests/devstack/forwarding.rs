@@ -2,7 +2,7 @@
 //! both ways), STS, Organizations, CloudFormation. Plus request counts per operation and
 //! injected AWS faults. Each test has its own devstack: counts and faults are global.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! under "CUR 1.0" in `devstack/README.md`, against bucket policies stored in moto. One devstack for the file;
 //! each test acts in its own account.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::sync::OnceLock;

@@ -1,5 +1,4 @@
 //! Starts the real `vantage-devstack` binary for one test and talks to it over HTTP.
-#![allow(dead_code)] // each test binary uses a different part of this helper
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};

@@ -1,7 +1,7 @@
 //! The Vantage API stand-in as the provider sees it: auth, provider info, v1 CRUD, v2 listing
 //! and status, and the id <-> token mapping.
 
-mod common;
+use crate::common;
 
 use common::{BUCKET, Devstack, ROLE, errors, token_for};
 use reqwest::Method;

@@ -3,7 +3,7 @@
 //! the role can read it; the propagation delay counts from the role's IAM CreateDate; and the
 //! integration status follows CUR reports and deliveries.
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 use std::time::Duration;

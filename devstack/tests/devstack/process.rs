@@ -1,7 +1,7 @@
 //! The devstack as a process: ready line, moto as a child and its lifetime, upstream choice,
 //! persistence.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! server-added table properties, the bucket check, health, name clashes with CUR 1.0, tags,
 //! executions. One devstack for the file; each test acts in its own account.
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

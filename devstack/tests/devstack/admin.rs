@@ -1,6 +1,6 @@
 //! Rate limiting and the admin API: faults, propagation delay, reset, request counts.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
