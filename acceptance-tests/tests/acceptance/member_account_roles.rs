@@ -443,26 +443,68 @@ fn a_delegated_administrator_runs_it_with_call_as() {
     assert!(org.iam_in(&member).role(ROLE).is_none());
 }
 
+/// A devstack of its own with an organisation (trusted access on) whose OU "members" holds one
+/// member account, and a workspace with the documented configuration over that OU: the
+/// StackSet fault cases.
+struct OneMember {
+    ds: Devstack,
+    org: Org,
+    member: String,
+    ws: Workspace,
+}
+
+impl OneMember {
+    fn new(name: &str, timeouts: &str) -> OneMember {
+        let ds = Devstack::start(&[]);
+        let org = Org::create(&ds);
+        org.trusted_access(true);
+        let ou = org.ou("members");
+        let member = org.account("member1", &ou);
+        let ws = Workspace::on(&ds, name);
+        let organizational_unit_ids = format!("{timeouts}  organizational_unit_ids");
+        ws.config(&config(&[&ou]).replace("  organizational_unit_ids", &organizational_unit_ids));
+        OneMember { ds, org, member, ws }
+    }
+
+    /// The StackSet is in state (whatever the apply that made it said).
+    fn stack_set_in_state(&self, said: &str) {
+        let listed = self.ws.run(&["state", "list"]);
+        assert!(
+            listed.stdout.contains("vantage_aws_member_account_roles.members"),
+            "the StackSet is in state:\n{}\n{said}",
+            listed.stdout
+        );
+    }
+
+    /// The member has its role and registration after `apply`, and nothing is left to do;
+    /// destroy removes the role.
+    fn converges_after(&self, apply: impl FnOnce(&Workspace)) {
+        apply(&self.ws);
+        assert!(self.org.iam_in(&self.member).role(ROLE).is_some());
+        assert!(registered_accounts(&self.ds).contains(&self.member));
+        self.ws
+            .run(&["plan", "-refresh=false", "-detailed-exitcode", "-no-color"])
+            .expect_empty_plan();
+        self.ws.plan().expect_empty_plan();
+        self.ws.destroy().expect_ok();
+        assert!(self.org.iam_in(&self.member).role(ROLE).is_none());
+    }
+}
+
 #[test]
 fn ctrl_c_while_instances_deploy_keeps_the_stackset_in_state() {
     use std::time::Duration;
 
     acceptance_tests::require_moto!(NOT_ON_LOCALSTACK);
-    let ds = Devstack::start(&[]);
-    let org = Org::create(&ds);
-    org.trusted_access(true);
-    let ou = org.ou("members");
-    let member = org.account("member1", &ou);
-    let ws = Workspace::on(&ds, "member-roles-ctrl-c");
-    ws.config(&config(&[&ou]));
+    let case = OneMember::new("member-roles-ctrl-c", "");
     // CreateStackSet goes through; CreateStackInstances stalls until the user gives up.
-    ds.admin_post(
+    case.ds.admin_post(
         "faults",
         json!({"service": "aws", "match": "cloudformation:CreateStackInstances", "count": 1, "delay_ms": 600000}),
     );
-    let child = ws.spawn_apply();
+    let child = case.ws.spawn_apply();
     let reached = acceptance_tests::wait_until(Duration::from_secs(90), || {
-        ds.request_count("aws", "cloudformation:CreateStackInstances") > 0
+        case.ds.request_count("aws", "cloudformation:CreateStackInstances") > 0
     });
     assert!(reached, "the provider reached CreateStackInstances");
     let stopped = acceptance_tests::interrupt(child, Duration::from_secs(60));
@@ -477,20 +519,12 @@ fn ctrl_c_while_instances_deploy_keeps_the_stackset_in_state() {
         stopped.elapsed,
         stopped.text
     );
-    let listed = ws.run(&["state", "list"]);
-    assert!(
-        listed.stdout.contains("vantage_aws_member_account_roles.members"),
-        "the StackSet made before the Ctrl-C is in state:\n{}\n{}",
-        listed.stdout,
-        stopped.text
-    );
-    acceptance_tests::vantage_checks::clear_faults(&ds);
+    case.stack_set_in_state(&stopped.text);
+    acceptance_tests::vantage_checks::clear_faults(&case.ds);
     // The next apply finishes the job without an import (the tainted StackSet is replaced).
-    ws.apply().expect_ok();
-    assert!(org.iam_in(&member).role(ROLE).is_some());
-    assert!(registered_accounts(&ds).contains(&member));
-    ws.plan().expect_empty_plan();
-    ws.destroy().expect_ok();
+    case.converges_after(|ws| {
+        ws.apply().expect_ok();
+    });
 }
 
 /// CreateStackSet acts and its answer is held past `timeouts.create`: the apply ends at the
@@ -498,42 +532,24 @@ fn ctrl_c_while_instances_deploy_keeps_the_stackset_in_state() {
 #[test]
 fn a_stackset_whose_create_outlasts_the_timeouts_bound_stays_in_state() {
     acceptance_tests::require_moto!(NOT_ON_LOCALSTACK);
-    let ds = Devstack::start(&[]);
-    let org = Org::create(&ds);
-    org.trusted_access(true);
-    let ou = org.ou("members");
-    let member = org.account("member1", &ou);
-    let ws = Workspace::on(&ds, "member-roles-deadline");
-    let bounded = config(&[&ou]).replace(
-        "  organizational_unit_ids",
-        "  timeouts {\n    create = \"8s\"\n  }\n  organizational_unit_ids",
-    );
-    ws.config(&bounded);
-    ds.admin_post(
+    let case = OneMember::new("member-roles-deadline", "  timeouts {\n    create = \"8s\"\n  }\n");
+    case.ds.admin_post(
         "faults",
         json!({"service": "aws", "match": "cloudformation:CreateStackSet", "after": true, "delay_ms": 120000}),
     );
     let started = std::time::Instant::now();
-    let applied = ws.apply();
+    let applied = case.ws.apply();
     let took = started.elapsed();
-    acceptance_tests::vantage_checks::clear_faults(&ds);
+    acceptance_tests::vantage_checks::clear_faults(&case.ds);
     applied.expect_error("`timeouts.create` \\(8s\\) ran out while waiting for CloudFormation CreateStackSet");
     assert!(
         took < std::time::Duration::from_secs(45),
         "the apply waited for the held answer ({took:?})"
     );
-    let listed = ws.run(&["state", "list"]);
-    assert!(
-        listed.stdout.contains("vantage_aws_member_account_roles.members"),
-        "the StackSet is in state:\n{}",
-        listed.stdout
-    );
-    ws.apply().expect_ok();
-    assert!(org.iam_in(&member).role(ROLE).is_some());
-    assert!(registered_accounts(&ds).contains(&member));
-    ws.plan().expect_empty_plan();
-    ws.destroy().expect_ok();
-    assert!(org.iam_in(&member).role(ROLE).is_none());
+    case.stack_set_in_state(&applied.normalized_output());
+    case.converges_after(|ws| {
+        ws.apply().expect_ok();
+    });
 }
 
 /// CreateStackSet acts, its answer is lost, and the SDK's retry is told the name exists: the
@@ -541,34 +557,23 @@ fn a_stackset_whose_create_outlasts_the_timeouts_bound_stays_in_state() {
 #[test]
 fn a_stackset_whose_create_answer_was_lost_is_adopted() {
     acceptance_tests::require_moto!(NOT_ON_LOCALSTACK);
-    let ds = Devstack::start(&[]);
-    let org = Org::create(&ds);
-    org.trusted_access(true);
-    let ou = org.ou("members");
-    let member = org.account("member1", &ou);
-    let ws = Workspace::on(&ds, "member-roles-lost-create");
-    ws.config(&config(&[&ou]));
-    ds.admin_post(
+    let case = OneMember::new("member-roles-lost-create", "");
+    case.ds.admin_post(
         "faults",
         json!({"service": "aws", "match": "cloudformation:CreateStackSet", "after": true, "drop_connection": true}),
     );
-    let applied = ws.apply();
-    applied.expect_ok();
-    let text = applied.normalized_output();
-    assert!(
-        text.contains("Adopted the StackSet an interrupted attempt created"),
-        "{text}"
-    );
+    case.converges_after(|ws| {
+        let applied = ws.apply();
+        applied.expect_ok();
+        let text = applied.normalized_output();
+        assert!(
+            text.contains("Adopted the StackSet an interrupted attempt created"),
+            "{text}"
+        );
+    });
     assert_eq!(
-        ds.request_count("aws", "cloudformation:CreateStackSet"),
+        case.ds.request_count("aws", "cloudformation:CreateStackSet"),
         2,
         "CreateStackSet was retried once"
     );
-    assert!(org.iam_in(&member).role(ROLE).is_some());
-    assert!(registered_accounts(&ds).contains(&member));
-    ws.run(&["plan", "-refresh=false", "-detailed-exitcode", "-no-color"])
-        .expect_empty_plan();
-    ws.plan().expect_empty_plan();
-    ws.destroy().expect_ok();
-    assert!(org.iam_in(&member).role(ROLE).is_none());
 }
