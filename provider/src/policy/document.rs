@@ -363,8 +363,19 @@ fn parse_conditions(v: &Value, path: &str) -> Result<Vec<Condition>, PolicyError
                 format!("must be an object of condition keys, found {}", kind(keys)),
             ));
         };
-        for (key, values) in keys {
+        for (i, (key, values)) in keys.iter().enumerate() {
             let key_path = format!("{op_path}.{key}");
+            // IAM compares condition keys without regard to case: two spellings of one key in an
+            // operator would be one key twice, which no normal form can write.
+            if let Some(earlier) = keys.keys().take(i).find(|k| k.eq_ignore_ascii_case(key)) {
+                return Err(invalid(
+                    &key_path,
+                    format!(
+                        "is the condition key {earlier:?} again in another case (IAM compares condition keys \
+                         without regard to case): write it once, with all its values"
+                    ),
+                ));
+            }
             let values = match values {
                 Value::Array(list) => list
                     .iter()

@@ -470,3 +470,23 @@ fn kms_key_arns_are_checked_and_granted_decrypt_only() {
     assert!(doc.contains("\"kms:Decrypt\""));
     assert!(!cur_retrieval_policy("b").contains("kms"));
 }
+
+/// Found by fuzzing (`cargo xtask fuzz`, policy_document): two spellings of one condition key
+/// in one operator normalised to a document with that key twice, which is not equivalent to it.
+#[test]
+fn condition_keys_that_differ_only_in_case_are_refused() {
+    let fuzzed = String::from_utf8_lossy(include_bytes!("testdata/fuzz-condition-key-case.bin")).into_owned();
+    assert!(super::normalize(&fuzzed).is_err());
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*",
+        "Condition":{"StringEquals":{"aws:SourceAccount":"1","AWS:sourceaccount":"2"}}}]}"#;
+    let err = super::parse_any(doc).expect_err("refused").to_string();
+    assert!(
+        err.contains("Statement[0].Condition.StringEquals")
+            && err.contains("\"aws:SourceAccount\" again in another case"),
+        "{err}"
+    );
+    // Different operators may name the same key.
+    let two_operators = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*",
+        "Condition":{"StringEquals":{"aws:SourceAccount":"1"},"StringLike":{"AWS:SourceAccount":"2*"}}}]}"#;
+    assert!(super::parse_any(two_operators).is_ok());
+}
