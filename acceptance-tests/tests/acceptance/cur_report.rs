@@ -371,21 +371,25 @@ resource "vantage_aws_cur_report" "this" {{
         .expect_error("vantage_aws_cur_bucket");
     assert!(c.aws.report("VantageReport").is_none());
 
-    // A bucket_region that is not the bucket's says so.
+    // A bucket_region that is not the bucket's says so at CUR's first refusal, without waiting
+    // out the bound (no wait moves a bucket), whatever the bound is.
     c.ws.config(&format!(
         r#"{provider}
 resource "vantage_aws_cur_report" "this" {{
   bucket        = "{bucket}"
   bucket_region = "eu-west-1"
-  timeouts {{
-    create = "12s"
-  }}
 }}
 "#,
         provider = provider_block(&c.account)
     ));
-    c.ws.apply()
-        .expect_error(r#"is in us-east-1, but the report says bucket_region = "eu-west-1""#);
+    let run = c.ws.apply();
+    run.expect_error(r#"is in us-east-1, but the report says bucket_region = "eu-west-1""#);
+    let output = run.normalized_output();
+    assert!(
+        !output.contains("of retries") && !output.contains("ran out"),
+        "the region mismatch was waited out: {output}"
+    );
+    assert!(c.aws.report("VantageReport").is_none());
 }
 
 #[test]

@@ -519,15 +519,18 @@ impl CurError {
                          that policy: manage the bucket with it, or copy its statements."
                     ),
                 };
-                Diagnostic::error(
-                    "AWS billing cannot write to the CUR bucket",
+                let detail = if let BucketProblem::InRegion(_) = problem {
+                    // Asked at the first refusal: waiting cannot move a bucket.
+                    format!("CUR answered \"ValidationException: {BUCKET_DENIED}.\" for {bucket} in {region}. {cause}")
+                } else {
                     format!(
                         "CUR answered \"ValidationException: {BUCKET_DENIED}.\" for {bucket} in {region}, still \
                          after {}s of retries (a new bucket policy can take a moment to apply). {cause} To wait \
                          longer, set `timeouts {{ create = \"5m\" }}`.",
                         waited.as_secs()
-                    ),
-                )
+                    )
+                };
+                Diagnostic::error("AWS billing cannot write to the CUR bucket", detail)
             }
             CurError::Write { action, .. } => Diagnostic::error(
                 format!("Could not {action} the Cost and Usage Report"),
@@ -698,17 +701,29 @@ impl<'a> Cur<'a> {
             },
         };
         let mut org_checked = false;
+        let mut problem = None;
         let started = Instant::now();
+        let not_verified = |problem| CurError::BucketNotVerified {
+            bucket: definition.bucket.clone(),
+            region: definition.bucket_region.clone(),
+            waited: started.elapsed(),
+            problem,
+        };
         let first = tokio::select! {
             r = op() => r,
             _ = self.cancel.cancelled() => return Err(CurError::Cancelled),
         };
         let result = match first {
             Err(e) if e.is_bucket_not_verified() => {
-                // Before waiting out the window: a member account gets a clear answer now.
+                // Before waiting out the window: a member account gets a clear answer now, and so
+                // does a bucket in another region, which no wait can fix.
                 org_checked = true;
                 if let Some(member) = member_of(self.aws).await {
                     return Err(member_error(&e, member));
+                }
+                match self.bucket_problem(&definition.bucket, &definition.bucket_region).await {
+                    in_region @ BucketProblem::InRegion(_) => return Err(not_verified(in_region)),
+                    found => problem = Some(found),
                 }
                 retry_while(
                     self.cancel,
@@ -730,13 +745,15 @@ impl<'a> Cur<'a> {
             Err(RetryError::Failed { error, .. }) => error,
         };
         if error.is_bucket_not_verified() {
-            let problem = self.bucket_problem(&definition.bucket, &definition.bucket_region).await;
-            return Err(CurError::BucketNotVerified {
-                bucket: definition.bucket.clone(),
-                region: definition.bucket_region.clone(),
-                waited: started.elapsed(),
-                problem,
-            });
+            // The answer must fit in what the bound leaves after the last attempt: ask S3 again
+            // only when the bucket was missing before the wait (it may have been made since).
+            let problem = match problem {
+                Some(BucketProblem::Missing) | None => {
+                    self.bucket_problem(&definition.bucket, &definition.bucket_region).await
+                }
+                Some(found) => found,
+            };
+            return Err(not_verified(problem));
         }
         if matches!(error, CurError::Write { validation: true, .. })
             && !org_checked
@@ -1044,7 +1061,7 @@ mod tests {
         let d = CurError::BucketNotVerified {
             bucket: "my-cur".into(),
             region: "eu-west-1".into(),
-            waited: Duration::from_secs(120),
+            waited: Duration::ZERO,
             problem: BucketProblem::InRegion("us-east-1".into()),
         }
         .to_diagnostic();
@@ -1053,6 +1070,11 @@ mod tests {
             d.detail
                 .contains(r#"is in us-east-1, but the report says bucket_region = "eu-west-1""#)
         );
-        assert!(d.detail.contains("still after 120s of retries"));
+        // Found at the first refusal: no wait is suggested, since none helps.
+        assert!(
+            !d.detail.contains("retries") && !d.detail.contains("timeouts"),
+            "{}",
+            d.detail
+        );
     }
 }
