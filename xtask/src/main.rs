@@ -94,7 +94,15 @@ enum Task {
     /// The release step of `cargo xtask test` alone: the host release as `release` writes it,
     /// signed with a throwaway key and verified, smoke-tested, and built again from a copy of
     /// the sources to compare bytes (into <target>/test-release).
-    TestRelease,
+    TestRelease {
+        /// Leave the second build to `test-reproducible` (`cargo xtask test` runs it beside the
+        /// acceptance tests, which need only the first).
+        #[arg(long)]
+        without_reproducibility: bool,
+    },
+    /// The reproducibility half of `test-release`, after `test-release --without-reproducibility`:
+    /// the sources built again from a copy elsewhere give the bytes of the release's binary.
+    TestReproducible,
     /// Run the cargo-fuzz targets under fuzz/ (needs cargo-fuzz and a nightly toolchain).
     Fuzz {
         /// Seconds per target.
@@ -136,7 +144,10 @@ fn main() -> anyhow::Result<()> {
             util::step(&format!("LocalStack ready: {}", python.display()));
         }),
         Task::IamTable => iam_table::run(&root),
-        Task::TestRelease => release::test_release(&root).map(drop),
+        Task::TestRelease {
+            without_reproducibility,
+        } => release::test_release(&root, !without_reproducibility).map(drop),
+        Task::TestReproducible => release::test_reproducible(&root),
         Task::Fuzz { seconds, target } => fuzz::run_fuzz(&root, fuzz::Options { seconds, target }),
         Task::Bench {
             quick,
